@@ -1,0 +1,20 @@
+"""The FMEN network family: modules, presets, re-parameterisation and state-dict detection.
+
+This package never imports Qt (checked by import-linter).
+"""
+
+from fmen_gui.arch.detect import ModelDescriptor, describe_state_dict, load_model
+from fmen_gui.arch.fmen import FMEN, PRESETS, FMENConfig, Preset, preset_config
+from fmen_gui.arch.reparam import reparameterize
+
+__all__ = [
+    "FMEN",
+    "PRESETS",
+    "FMENConfig",
+    "ModelDescriptor",
+    "Preset",
+    "describe_state_dict",
+    "load_model",
+    "preset_config",
+    "reparameterize",
+]

@@ -1,0 +1,141 @@
+"""Recognise an FMEN-family state dict and derive its configuration from keys and shapes.
+
+No side file is needed: the number of blocks comes from the key indices, widths and the
+scale from tensor shapes. Checkpoints in either form load; a train-form one is collapsed into
+the deploy form on the way in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from fmen_gui.arch.fmen import FMEN, PRESETS, FMENConfig, count_parameters, scale_from_tail_channels
+from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.errors import WeightsError
+
+# The NTIRE 2022 model zoo stores the same network under other module names.
+_RENAMES = (("basic_blocks.", "ERBs."), ("hfabs.", "HFABs."))
+_TRAIN_MARKERS = (".expand_conv.", ".bn1.", ".fea_conv.")
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    """What the engine needs to know about a loaded network."""
+
+    name: str  # "FMEN-S", "FMEN" or "FMEN-family (C=…)"
+    key: str  # "fmen-s", "fmen" or "custom"
+    config: FMENConfig
+    params: int
+    supports_fp16: bool = True
+
+    @property
+    def scale(self) -> int:
+        return self.config.scale
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.config.receptive_radius
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ×{self.scale}"
+
+
+def canonicalize_keys(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Strip ``module.`` prefixes (DataParallel) and map NTIRE names to the authors' names."""
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        for old, new in _RENAMES:
+            if key.startswith(old):
+                key = new + key[len(old) :]
+        out[key] = value
+    return out
+
+
+def _indices(keys: list[str], pattern: str) -> int:
+    rx = re.compile(pattern)
+    found = {int(m.group(1)) for k in keys if (m := rx.match(k))}
+    if found != set(range(len(found))):
+        raise WeightsError(f"block indices are not contiguous for {pattern!r}: {sorted(found)}")
+    return len(found)
+
+
+def detect_config(state: Mapping[str, Tensor]) -> tuple[FMENConfig, bool]:
+    """Return the configuration and whether the dict is in train form."""
+    keys = list(state.keys())
+    for required in ("head.weight", "tail.0.weight", "warmup.1.squeeze.weight"):
+        if required not in state:
+            sample = ", ".join(keys[:3]) or "no tensors at all"
+            raise WeightsError(f"not an FMEN-family checkpoint: no {required!r} (it has {sample})")
+    head, tail = state["head.weight"], state["tail.0.weight"]
+    if head.ndim != 4 or tail.ndim != 4:
+        raise WeightsError("not an FMEN-family checkpoint: head/tail are not convolutions")
+    channels, in_channels = int(head.shape[0]), int(head.shape[1])
+    train = any(marker in k for k in keys for marker in _TRAIN_MARKERS)
+    down = _indices(keys, r"ERBs\.(\d+)\.")
+    up = [_indices(keys, r"warmup\.1\.convs\.(\d+)\.")]
+    up += [_indices(keys, rf"HFABs\.{i}\.convs\.(\d+)\.") for i in range(down)]
+    if down and "HFABs.0.squeeze.weight" in state:
+        mid = int(state["HFABs.0.squeeze.weight"].shape[0])
+    else:
+        mid = int(state["warmup.1.squeeze.weight"].shape[0]) + 4
+    expand = 2
+    if train:
+        probe = "ERBs.0.conv1.expand_conv.weight" if down else "warmup.1.convs.0.conv1.expand_conv.weight"
+        if probe in state:
+            expand = max(1, int(state[probe].shape[0]) // (channels if down else mid - 4))
+    try:
+        scale = scale_from_tail_channels(int(tail.shape[0]), in_channels)
+        config = FMENConfig(channels, mid, down, tuple(up), scale, expand, in_channels)
+    except ValueError as exc:
+        raise WeightsError(f"not a usable FMEN-family checkpoint: {exc}") from None
+    return config, train
+
+
+def describe(config: FMENConfig, model: torch.nn.Module) -> ModelDescriptor:
+    for preset in PRESETS.values():
+        if preset.config.with_scale(config.scale) == config:
+            return ModelDescriptor(preset.name, preset.key, config, count_parameters(model))
+    name = f"FMEN-family (C={config.channels}, blocks={config.down_blocks})"
+    return ModelDescriptor(name, "custom", config, count_parameters(model))
+
+
+def describe_state_dict(state: Mapping[str, Tensor]) -> ModelDescriptor:
+    """Describe a (canonical) state dict without keeping a model around."""
+    model, desc = load_model(state)
+    del model
+    return desc
+
+
+def load_model(state: Mapping[str, Tensor]) -> tuple[FMEN, ModelDescriptor]:
+    """Build the deploy-form network for ``state`` and load it strictly.
+
+    Strict means every tensor in the file is used and none is missing, so a file of another
+    architecture can never half-load and produce garbage.
+    """
+    state = canonicalize_keys(state)
+    bad = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if bad:
+        raise WeightsError(f"not a state dict of tensors (entry {bad[0]!r})")
+    config, train = detect_config(state)
+    model = FMEN(config, deploy=not train)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[1:3])[:300]
+        raise WeightsError(f"FMEN-family keys but the tensors do not fit: {detail}") from None
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"the weights contain NaN or infinite values ({name})")
+    if train:
+        model = reparameterize(model.eval())
+    model.eval().requires_grad_(False)
+    return model, describe(config, model)

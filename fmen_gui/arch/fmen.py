@@ -1,0 +1,327 @@
+"""The FMEN / FMEN-S network (Du et al., CVPR Workshops 2022), in train and deploy forms.
+
+Written from the paper's description. The *train form* carries the over-parameterised
+blocks (RRRB expand/reduce convolutions, BatchNorm in the HFABs) that make optimisation
+easier; the *deploy form* is what runs in the app: every block collapses into plain 3×3
+convolutions, which is why FMEN is fast and light at inference. Both forms share the
+module names of the authors' release so deploy-form state dicts load without renaming.
+
+Pixels travel in the 0–255 range with no mean shift, as in the released weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+NEGATIVE_SLOPE = 0.1
+
+
+@dataclass(frozen=True)
+class FMENConfig:
+    """Every hyper-parameter that changes the shape of the network.
+
+    Kept apart from the module so a configuration can be derived from a state dict, compared
+    with the presets and reported to the engine without building anything.
+    """
+
+    channels: int = 50
+    mid_channels: int = 16
+    down_blocks: int = 4
+    up_blocks: tuple[int, ...] = (2, 1, 1, 1, 1)
+    scale: int = 4
+    expand_ratio: int = 2
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if len(self.up_blocks) != self.down_blocks + 1:
+            raise ValueError(
+                f"up_blocks needs down_blocks + 1 = {self.down_blocks + 1} entries, "
+                f"got {len(self.up_blocks)}"
+            )
+        if self.mid_channels <= 4:
+            raise ValueError("mid_channels must exceed 4 (the warm-up HFAB uses mid - 4)")
+        if self.scale < 1 or self.channels < 1 or self.expand_ratio < 1:
+            raise ValueError("scale, channels and expand_ratio must be positive")
+
+    @property
+    def warmup_mid_channels(self) -> int:
+        return self.mid_channels - 4
+
+    @property
+    def receptive_radius(self) -> int:
+        """Low-resolution pixels an output pixel can see in each direction.
+
+        Every 3×3 convolution on the longest path widens the view by one pixel; the 1×1
+        convolutions, the sigmoid gate and PixelShuffle add nothing. Tiling uses this as the
+        overlap, which is what makes tiled output identical to whole-image output.
+        """
+        head_and_warm = 2  # head, warmup.0
+        warm_hfab = 2 + 2 * self.up_blocks[0]  # squeeze, excitate, two per ERB
+        body = sum(2 + 2 + 2 * n for n in self.up_blocks[1:])  # ERB + HFAB per down block
+        return head_and_warm + warm_hfab + body + 2  # lr_conv, tail
+
+    def with_scale(self, scale: int) -> FMENConfig:
+        return FMENConfig(
+            channels=self.channels,
+            mid_channels=self.mid_channels,
+            down_blocks=self.down_blocks,
+            up_blocks=self.up_blocks,
+            scale=scale,
+            expand_ratio=self.expand_ratio,
+            in_channels=self.in_channels,
+        )
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str  # command-line name
+    name: str  # display name
+    config: FMENConfig = field(default_factory=FMENConfig)
+
+
+PRESETS: dict[str, Preset] = {
+    "fmen-s": Preset("fmen-s", "FMEN-S", FMENConfig(50, 16, 4, (2, 1, 1, 1, 1))),
+    "fmen": Preset("fmen", "FMEN", FMENConfig(64, 16, 6, (2, 1, 1, 1, 1, 1, 1))),
+}
+
+
+def preset_config(key: str, scale: int) -> FMENConfig:
+    return PRESETS[key].config.with_scale(scale)
+
+
+_MKLDNN = torch.backends.mkldnn.is_available()
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125  # ln 2 split so that n * _LN2_HI is exact (Cody-Waite)
+_LN2_LO = 1.42860682030941723212e-6
+_EXP_TAYLOR = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040)
+
+
+class DeployConv2d(nn.Conv2d):
+    """A 3×3 convolution that gives the same bits for a pixel whatever the image size.
+
+    On the CPU PyTorch picks oneDNN or its own im2col path depending on the tensor size, and
+    the two round differently; tiles and whole images would then disagree in the last bit.
+    Calling oneDNN directly makes every size take the same kernel.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if _MKLDNN and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16):
+            return torch.ops.aten.mkldnn_convolution(
+                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
+            )
+        return super().forward(x)
+
+
+def gate_sigmoid(x: Tensor) -> Tensor:
+    """Sigmoid whose result per element does not depend on the tensor's size (CPU float32).
+
+    ``torch.sigmoid`` uses a vectorised exp for most elements and a scalar exp for the
+    leftovers of each thread's chunk, so the same value can round differently in a tile and in
+    the whole image. This version is built only from correctly rounded operations (+ − × ÷,
+    round, bit shifts), so every element gets identical bits on every path; its accuracy
+    matches ``torch.sigmoid`` (about 1e-7). Other devices and dtypes use ``torch.sigmoid``.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return torch.sigmoid(x)
+    t = torch.clamp(x, -80.0, 80.0).neg_()  # exp(-x) stays finite and normal
+    n = torch.mul(t, _LOG2E).round_()
+    f = t.sub_(n * _LN2_HI).sub_(n * _LN2_LO)  # |f| <= ln2 / 2
+    p = torch.full_like(f, _EXP_TAYLOR[-1])
+    for c in reversed(_EXP_TAYLOR[:-1]):
+        p.mul_(f).add_(c)
+    two_n = n.to(torch.int32).add_(127).bitwise_left_shift_(23).view(torch.float32)
+    return p.mul_(two_n).add_(1.0).reciprocal_()
+
+
+def _conv3(cin: int, cout: int, padding: int = 1, *, deploy: bool = True) -> nn.Conv2d:
+    if deploy:
+        return DeployConv2d(cin, cout, 3, padding=padding)
+    return nn.Conv2d(cin, cout, 3, padding=padding)
+
+
+def pad_with(x: Tensor, value: Tensor) -> Tensor:
+    """Pad one pixel on each side, filling channel c with ``value[c]``.
+
+    Padding with the bias of the preceding 1×1 convolution (or the effective bias of a
+    BatchNorm) makes the padded border equal to that layer applied to a zero-padded input,
+    so the train form folds exactly into a zero-padded 3×3 deploy convolution.
+    """
+    v = value.view(1, -1, 1, 1)
+    return F.pad(x - v, (1, 1, 1, 1)) + v
+
+
+def bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """The affine map an eval-mode BatchNorm applies: ``y = scale * x + shift``."""
+    assert bn.running_var is not None and bn.running_mean is not None
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
+
+
+class RRRB(nn.Module):
+    """Re-parameterised residual-in-residual block: one 3×3 conv at inference."""
+
+    def __init__(self, channels: int, expand_ratio: int = 2, *, deploy: bool = False) -> None:
+        super().__init__()
+        self.deploy = deploy
+        if deploy:
+            self.rep_conv = _conv3(channels, channels, deploy=True)
+        else:
+            mid = channels * expand_ratio
+            self.expand_conv = nn.Conv2d(channels, mid, 1)
+            self.fea_conv = nn.Conv2d(mid, mid, 3, padding=0)
+            self.reduce_conv = nn.Conv2d(mid, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.deploy:
+            return self.rep_conv(x)
+        out = self.expand_conv(x)
+        identity = out
+        out = self.fea_conv(pad_with(out, self.expand_conv.bias)) + identity
+        return self.reduce_conv(out) + x
+
+    @torch.no_grad()
+    def fused(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the single 3×3 conv equal to this train-form block."""
+        we = self.expand_conv.weight[:, :, 0, 0]  # (m, c)
+        be = self.expand_conv.bias
+        wf, bf = self.fea_conv.weight, self.fea_conv.bias  # (m, m, 3, 3)
+        wr = self.reduce_conv.weight[:, :, 0, 0]  # (c, m)
+        br = self.reduce_conv.bias
+        k1 = torch.einsum("pmhw,mi->pihw", wf, we)
+        k1[:, :, 1, 1] += we
+        b1 = bf + torch.einsum("pmhw,m->p", wf, be) + be
+        k2 = torch.einsum("op,pihw->oihw", wr, k1)
+        b2 = wr @ b1 + br
+        c = k2.shape[0]
+        k2[torch.arange(c), torch.arange(c), 1, 1] += 1.0
+        return k2, b2
+
+
+class ERB(nn.Module):
+    """Enhanced residual block: RRRB, LeakyReLU, RRRB."""
+
+    def __init__(self, channels: int, expand_ratio: int = 2, *, deploy: bool = False) -> None:
+        super().__init__()
+        self.conv1 = RRRB(channels, expand_ratio, deploy=deploy)
+        self.conv2 = RRRB(channels, expand_ratio, deploy=deploy)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE))
+
+
+class HFAB(nn.Module):
+    """High-frequency attention block: a cheap branch that gates the features.
+
+    The squeeze/excitate convolutions run on ``mid`` channels only, which is where FMEN
+    saves memory traffic compared with full-width attention.
+    """
+
+    def __init__(
+        self, channels: int, n_blocks: int, mid: int, expand_ratio: int = 2, *, deploy: bool = False
+    ) -> None:
+        super().__init__()
+        self.deploy = deploy
+        pad = 1 if deploy else 0
+        if not deploy:
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.bn2 = nn.BatchNorm2d(mid)
+            self.bn3 = nn.BatchNorm2d(channels)
+        self.squeeze = _conv3(channels, mid, padding=pad, deploy=deploy)
+        self.convs = nn.Sequential(*[ERB(mid, expand_ratio, deploy=deploy) for _ in range(n_blocks)])
+        self.excitate = _conv3(mid, channels, padding=pad, deploy=deploy)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.deploy:
+            out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE)
+            out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE)
+            return gate_sigmoid(self.excitate(out)) * x
+        out = self.bn1(x)
+        out = self.squeeze(pad_with(out, bn_scale_shift(self.bn1)[1]))
+        out = F.leaky_relu(out, NEGATIVE_SLOPE)
+        out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE)
+        out = self.bn2(out)
+        out = self.excitate(pad_with(out, bn_scale_shift(self.bn2)[1]))
+        return torch.sigmoid(self.bn3(out)) * x
+
+    @torch.no_grad()
+    def fused(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Deploy weights of ``squeeze`` and ``excitate`` with the three BatchNorms folded in."""
+        s1, t1 = bn_scale_shift(self.bn1)
+        ws, bs = self.squeeze.weight, self.squeeze.bias
+        sq_w = ws * s1.view(1, -1, 1, 1)
+        sq_b = bs + torch.einsum("oihw,i->o", ws, t1)
+        s2, t2 = bn_scale_shift(self.bn2)
+        s3, t3 = bn_scale_shift(self.bn3)
+        we, be = self.excitate.weight, self.excitate.bias
+        ex_w = we * s2.view(1, -1, 1, 1)
+        ex_b = be + torch.einsum("oihw,i->o", we, t2)
+        ex_w = ex_w * s3.view(-1, 1, 1, 1)
+        ex_b = ex_b * s3 + t3
+        return {"squeeze": (sq_w, sq_b), "excitate": (ex_w, ex_b)}
+
+
+class FMEN(nn.Module):
+    """The whole network; ``deploy`` picks the form of every block."""
+
+    def __init__(self, config: FMENConfig, *, deploy: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.deploy = deploy
+        c, r = config.channels, config.expand_ratio
+        self.head = _conv3(config.in_channels, c, deploy=deploy)
+        self.warmup = nn.Sequential(
+            _conv3(c, c, deploy=deploy),
+            HFAB(c, config.up_blocks[0], config.warmup_mid_channels, r, deploy=deploy),
+        )
+        self.ERBs = nn.ModuleList([ERB(c, r, deploy=deploy) for _ in range(config.down_blocks)])
+        self.HFABs = nn.ModuleList(
+            [
+                HFAB(c, config.up_blocks[i + 1], config.mid_channels, r, deploy=deploy)
+                for i in range(config.down_blocks)
+            ]
+        )
+        self.lr_conv = _conv3(c, c, deploy=deploy)
+        self.tail = nn.Sequential(
+            _conv3(c, config.in_channels * config.scale**2, deploy=deploy), nn.PixelShuffle(config.scale)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head(x)
+        h = self.warmup(x)
+        for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
+            h = hfab(erb(h))
+        h = self.lr_conv(h) + x
+        return self.tail(h)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def multiply_adds_per_pixel(config: FMENConfig) -> int:
+    """Deploy-form multiply-adds per low-resolution pixel (for GFLOP/s figures)."""
+    c, m, w = config.channels, config.mid_channels, config.warmup_mid_channels
+    k = 9
+    total = config.in_channels * c * k + c * c * k  # head, warmup.0
+    total += c * w * k + 2 * config.up_blocks[0] * w * w * k + w * c * k
+    for n in config.up_blocks[1:]:
+        total += 2 * c * c * k + c * m * k + 2 * n * m * m * k + m * c * k
+    total += c * c * k + c * config.in_channels * config.scale**2 * k
+    return total
+
+
+def scale_from_tail_channels(out_channels: int, in_channels: int) -> int:
+    scale = math.isqrt(out_channels // max(in_channels, 1))
+    if scale < 1 or scale * scale * in_channels != out_channels:
+        raise ValueError(f"tail has {out_channels} channels, not {in_channels}·s² for any scale s")
+    return scale
