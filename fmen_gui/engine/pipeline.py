@@ -1,0 +1,349 @@
+"""The upscaling engine: a loaded network plus tiling, progress, cancel and out-of-memory recovery.
+
+Used by the command line and by the GUI's worker thread. Tiles overlap by the network's
+receptive radius, so every output pixel sees exactly the context it would see in a whole-image
+pass; on the CPU in fp32 the tiled result is bit-identical to the untiled one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fmen_gui.arch.detect import ModelDescriptor
+from fmen_gui.arch.fmen import FMEN
+from fmen_gui.engine import devices
+from fmen_gui.engine.images import OUTPUT_FORMATS, ImageData, read_image, resize_alpha, write_image
+from fmen_gui.engine.tiling import Tile, plan_tiles
+from fmen_gui.errors import Cancelled, EngineError, ImageError
+
+ProgressFn = Callable[[int, int], None]
+TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
+
+MIN_TILE = 32
+CPU_TILE_BUDGET = 256 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that selects and places a network; changing any field but ``tile`` reloads it."""
+
+    model: str = "fmen-s"
+    scale: int = 4
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | str = "auto"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    src: Path
+    dst: Path
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    seconds: float
+    label: str
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+    )
+
+
+class Upscaler:
+    """A deploy-form network on a device, with the tiled forward pass.
+
+    Separate from :class:`Engine` (which finds weights and reads files) so tests and
+    benchmarks can drive a model they built themselves.
+    """
+
+    def __init__(
+        self, model: FMEN, descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        self.descriptor = descriptor
+        self.device = device
+        self.dtype = dtype
+        self.scale = descriptor.scale
+        self.overlap = descriptor.receptive_radius
+        # channels_last is what oneDNN computes natively on the CPU; it saves a layout
+        # conversion around every convolution.
+        self.channels_last = device.type == "cpu"
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
+
+    # -- sizing -------------------------------------------------------------------------------
+    def bytes_per_pixel(self) -> int:
+        """Rough peak activation bytes per low-resolution pixel of a forward pass."""
+        cfg = self.descriptor.config
+        item = torch.finfo(self.dtype).bits // 8
+        live = 6 * cfg.channels + 2 * cfg.in_channels * cfg.scale**2
+        return live * item
+
+    def auto_tile(self, height: int, width: int) -> int:
+        """Largest tile whose activations fit the device's memory budget (0 = no tiling needed)."""
+        if self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            budget = int(free * 0.6)
+        else:
+            budget = CPU_TILE_BUDGET
+        pixels = budget // self.bytes_per_pixel()
+        if height * width <= pixels:
+            return 0
+        side = int(math.isqrt(pixels)) - 2 * self.overlap
+        return max(MIN_TILE, side // 16 * 16)
+
+    # -- running ------------------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One network pass; a seam for tests that inject out-of-memory errors."""
+        return self.model(x)
+
+    def _tile_tensor(self, rgb: np.ndarray, box: Tile) -> torch.Tensor:
+        crop = np.ascontiguousarray(rgb[box.y0 : box.y1, box.x0 : box.x1])
+        t = torch.from_numpy(crop).to(self.device)
+        t = t.to(torch.float32)
+        if rgb.dtype == np.uint16:
+            t = t / 257.0  # the network works in 0–255
+        t = t.permute(2, 0, 1).unsqueeze(0).to(self.dtype)
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def upscale_rgb(
+        self,
+        rgb: np.ndarray,
+        *,
+        tile: int | str = "auto",
+        grayscale: bool = False,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_tile: TileFn | None = None,
+    ) -> np.ndarray:
+        """Upscale an H×W×3 uint8/uint16 array into a new (sH)×(sW)×3 array of the same dtype."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
+            raise ImageError(f"expected H×W×3 uint8/uint16 pixels, got {rgb.shape} {rgb.dtype}")
+        h, w = rgb.shape[:2]
+        s = self.scale
+        size = self.auto_tile(h, w) if tile == "auto" else int(tile)
+        if size < 0:
+            raise EngineError("tile size must be 0 (whole image), a positive number or auto")
+        if 0 < size < MIN_TILE:
+            size = MIN_TILE
+        out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
+        finished: list[Tile] = []
+        while True:
+            try:
+                self._run_grid(rgb, out, size, finished, grayscale, progress, cancel, on_tile)
+                return out
+            except Cancelled:
+                raise
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise
+                current = size if size > 0 else max(h, w)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if current <= MIN_TILE:
+                    raise EngineError(
+                        f"out of memory on {devices.device_label(self.device)} even with "
+                        f"{MIN_TILE}-pixel tiles"
+                    ) from None
+                size = max(MIN_TILE, current // 2)
+
+    def _run_grid(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        finished: list[Tile],
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> None:
+        h, w = rgb.shape[:2]
+        s = self.scale
+        tiles = plan_tiles(h, w, size)
+        todo = [t for t in tiles if not any(t.within(f) for f in finished)]
+        done = len(tiles) - len(todo)
+        if progress:
+            progress(done, len(tiles))
+        peak = 65535.0 if out.dtype == np.uint16 else 255.0
+        with torch.inference_mode():
+            for t in todo:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled")
+                box = t.padded(self.overlap, h, w)
+                y = self._forward(self._tile_tensor(rgb, box))[0]
+                top, left = (t.y0 - box.y0) * s, (t.x0 - box.x0) * s
+                y = y[:, top : top + (t.y1 - t.y0) * s, left : left + (t.x1 - t.x0) * s].float()
+                if out.dtype == np.uint16:
+                    y = y * 257.0
+                if grayscale:
+                    y = y.mean(dim=0, keepdim=True)
+                y = y.clamp_(0.0, peak).round_()
+                pixels = y.to(torch.int32 if out.dtype == np.uint16 else torch.uint8).cpu()
+                pixels = pixels.expand(3, -1, -1).permute(1, 2, 0).numpy()
+                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = pixels.astype(out.dtype, copy=False)
+                del y, pixels
+                finished.append(t)
+                done += 1
+                if on_tile:
+                    on_tile(out, (t.y0 * s, t.y1 * s, t.x0 * s, t.x1 * s))
+                if progress:
+                    progress(done, len(tiles))
+
+
+class Engine:
+    """Weights found, network loaded and placed: the unit the CLI and the GUI worker keep alive."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        from fmen_gui.weights.loading import load_weights
+        from fmen_gui.weights.registry import find_weights
+
+        self.settings = settings
+        path = settings.weights if settings.weights is not None else find_weights(
+            settings.model, settings.scale
+        ).path
+        model, descriptor = load_weights(Path(path))
+        device = devices.resolve_device(settings.device)
+        dtype = devices.resolve_dtype(settings.precision, device)
+        try:
+            self.upscaler = Upscaler(model, descriptor, device, dtype)
+        except RuntimeError as exc:
+            raise EngineError(f"cannot place the network on {device}: {str(exc).splitlines()[0]}") from None
+        self.descriptor = descriptor
+        self.weights_path = Path(path)
+        self.label = descriptor.label
+        self.scale = descriptor.scale
+        self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
+        self.device_label = devices.device_label(device)
+        self.precision = devices.precision_name(dtype)
+
+    def needs_reload(self, settings: EngineSettings) -> bool:
+        return replace(settings, tile=self.settings.tile) != self.settings
+
+    def upscale_data(
+        self,
+        data: ImageData,
+        *,
+        tile: int | str | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_tile: TileFn | None = None,
+    ) -> ImageData:
+        """Upscale colour with the network and alpha with a smooth filter (see README)."""
+        rgb = self.upscaler.upscale_rgb(
+            data.rgb,
+            tile=self.settings.tile if tile is None else tile,
+            grayscale=data.grayscale,
+            progress=progress,
+            cancel=cancel,
+            on_tile=on_tile,
+        )
+        alpha = None if data.alpha is None else resize_alpha(data.alpha, self.scale)
+        return replace(data, rgb=rgb, alpha=alpha)
+
+    def upscale_file(
+        self,
+        src: Path,
+        dst: Path,
+        *,
+        fmt: str | None = None,
+        quality: int = 95,
+        overwrite: bool = False,
+        tile: int | str | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_tile: TileFn | None = None,
+    ) -> JobResult:
+        """Read, upscale and atomically write one image; inputs are never touched."""
+        src, dst = Path(src), Path(dst)
+        if dst.exists() and _same_file(src, dst):
+            raise ImageError("refusing to write the output onto the input file")
+        if dst.exists() and not overwrite:
+            raise ImageError(f"output already exists: {dst} (use --overwrite to replace it)")
+        start = time.perf_counter()
+        data = read_image(src)
+        result = self.upscale_data(data, tile=tile, progress=progress, cancel=cancel, on_tile=on_tile)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        write_image(dst, result, fmt=fmt, quality=quality)
+        return JobResult(
+            src, dst, data.size, result.size, time.perf_counter() - start, self.label
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tiff"}
+_OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]$")
+
+
+def looks_like_own_output(path: Path) -> bool:
+    """Whether a file is named like one this app wrote, so folder scans do not re-upscale it."""
+    return bool(_OWN_OUTPUT.search(path.stem))
+
+
+def output_path(
+    src: Path,
+    *,
+    model_key: str,
+    scale: int,
+    out_dir: Path | None = None,
+    fmt: str | None = None,
+    template: str = "{stem}_{model}_x{scale}",
+) -> Path:
+    """Where an input's result goes: same folder (or ``out_dir``), named by ``template``.
+
+    Without ``fmt`` the input's format is kept when it is an output format; BMP and GIF
+    inputs become PNG.
+    """
+    if fmt:
+        key = fmt.lower().lstrip(".")
+        key = {"jpeg": "jpg", "tif": "tiff"}.get(key, key)
+        if key not in OUTPUT_FORMATS:
+            raise ImageError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
+        ext = key
+    else:
+        suffix = src.suffix.lower().lstrip(".")
+        ext = {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix)
+        if ext not in _EXTENSIONS.values():
+            ext = "png"
+    try:
+        stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ImageError(f"bad name template {template!r}: use {{stem}}, {{model}}, {{scale}} ({exc})") from None
+    if not stem or "/" in stem or "\\" in stem:
+        raise ImageError(f"bad name template {template!r}: it must give a plain file name")
+    return (out_dir if out_dir is not None else src.parent) / f"{stem}.{ext}"
+
+
+def unique_path(path: Path) -> Path:
+    """``name (2).png`` style alternative when ``path`` is taken."""
+    if not path.exists():
+        return path
+    n = 2
+    while True:
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1

@@ -1,0 +1,49 @@
+"""Tile grids over a low-resolution image.
+
+Tiles are cut on a fixed grid aligned at the origin, so that halving the tile size after an
+out-of-memory error splits every finished tile into whole new tiles and the work already done
+can be kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Half-open box in low-resolution pixels: rows y0..y1, columns x0..x1."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def area(self) -> int:
+        return (self.y1 - self.y0) * (self.x1 - self.x0)
+
+    def within(self, other: Tile) -> bool:
+        return other.y0 <= self.y0 and self.y1 <= other.y1 and other.x0 <= self.x0 and self.x1 <= other.x1
+
+    def padded(self, margin: int, height: int, width: int) -> Tile:
+        """The input box a tile needs: itself plus ``margin`` of context, clipped to the image."""
+        return Tile(
+            max(0, self.y0 - margin),
+            min(height, self.y1 + margin),
+            max(0, self.x0 - margin),
+            min(width, self.x1 + margin),
+        )
+
+
+def plan_tiles(height: int, width: int, tile: int) -> list[Tile]:
+    """Row-major grid of ``tile``-sized boxes; ``tile <= 0`` means the whole image at once."""
+    if height <= 0 or width <= 0:
+        raise ValueError("empty image")
+    if tile <= 0 or (tile >= height and tile >= width):
+        return [Tile(0, height, 0, width)]
+    return [
+        Tile(y, min(y + tile, height), x, min(x + tile, width))
+        for y in range(0, height, tile)
+        for x in range(0, width, tile)
+    ]

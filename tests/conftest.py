@@ -1,0 +1,40 @@
+"""Shared fixtures: the read-only material in ../shared and isolated user folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+OFFICIAL = SHARED / "weights" / "official"
+NJUJET = OFFICIAL / "fmen_s_x4_njujet.pt"
+NTIRE = OFFICIAL / "fmen_s_x4_ntire2022.pth"
+BENCHMARK = SHARED / "data" / "benchmark"
+
+
+def need(path: Path) -> Path:
+    """Skip (with the reason) when a file from ../shared is not there."""
+    if not path.exists():
+        pytest.skip(f"needs {path} from ../shared, which is absent on this machine")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Never read or write the real user's data folder from a test."""
+    data = tmp_path_factory.mktemp("userdata")
+    monkeypatch.setenv("FMEN_DATA_DIR", str(data))
+    yield
+
+
+@pytest.fixture
+def njujet() -> Path:
+    return need(NJUJET)
+
+
+@pytest.fixture
+def ntire() -> Path:
+    return need(NTIRE)
