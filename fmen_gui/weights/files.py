@@ -1,0 +1,85 @@
+"""Torch-free file helpers shared by the registry, the loader and the downloader.
+
+Every file this package stores is written to a temporary name in the destination folder and
+then renamed over the final name. A rename inside one folder is atomic, so a crash, a full disk
+or a cancelled job can never leave a half-written weights file or manifest where the app would
+later pick it up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+CHUNK_SIZE = 1 << 20
+TEMP_SUFFIX = ".part"
+
+
+def sha256_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
+    """Hex SHA-256 of a file, read in chunks so large checkpoints never sit in memory twice."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
+    """Yield a binary file that replaces ``path`` only if the ``with`` block succeeds.
+
+    The temporary file lives in the same folder (a rename across file systems is not atomic)
+    and starts with a dot so folder listings and the registry never mistake it for weights.
+    On any exception, cancellation included, the temporary file is removed and ``path`` is
+    left exactly as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def temp_path_for(path: Path) -> Path:
+    """Reserve a fresh temporary name beside ``path`` for writers that need a file name.
+
+    Used by writers (such as safetensors) that insist on opening the file themselves; the
+    caller must ``os.replace`` it into place or delete it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
+
+
+def copy_atomically(src: Path, dst: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
+    """Copy ``src`` to ``dst`` atomically and return the SHA-256 of the bytes actually written.
+
+    Hashing while copying (rather than before) means the recorded hash describes the stored
+    copy even if the source changes while it is being read.
+    """
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, atomic_writer(dst) as fout:
+        while chunk := fin.read(chunk_size):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,294 @@
+"""Which weights are installed, where they live, and which one to use for a model and scale.
+
+Two folders hold weights, each with a ``manifest.json`` that lists its files:
+
+* the *project* folder shipped with the app (``weights/`` in the repository, or inside the
+  PyInstaller bundle): read-only, entries have source ``"bundled"``;
+* the *user* folder (``<user data dir>/weights``): files fetched with ``--fetch-official``
+  (source ``"official"``) or imported by the user (source ``"imported"``).
+
+This module must stay torch-free, directly and indirectly: the GUI calls it while the window
+is first painted, before torch (seconds to import) has loaded. The one function that needs to
+read a checkpoint, :func:`import_weights`, imports the loader inside its body.
+
+Manifest format (both folders)::
+
+    {"version": 1, "weights": [{"file": "fmen_s_x2.safetensors", "model": "fmen-s", "scale": 2,
+      "sha256": "...", "params": 341066, "psnr": {"Set5": 37.1}, "training": {...}}]}
+
+Listing trusts the manifests (hashing every file at start-up would be slow); the hash is
+checked when a file is fetched or imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+import fmen_gui
+from fmen_gui.errors import MissingWeightsError, WeightsError
+from fmen_gui.weights.files import atomic_write_bytes, copy_atomically, sha256_file
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "fmen-upscaler"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+ENV_WEIGHTS_DIR = "FMEN_WEIGHTS_DIR"
+ENV_DATA_DIR = "FMEN_DATA_DIR"
+
+MODEL_NAMES = {"fmen-s": "FMEN-S", "fmen": "FMEN", "custom": "FMEN-family"}
+SOURCES = ("official", "imported", "bundled")
+# Lower rank wins in available(): the user's own choices beat what ships with the app, and the
+# authors' official file beats an arbitrary import of the same model.
+_SOURCE_RANK = {source: rank for rank, source in enumerate(SOURCES)}
+
+FETCH_HINT_KEY = ("fmen-s", 4)
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One installed weights file, as described by its folder's manifest."""
+
+    path: Path
+    model: str  # "fmen-s", "fmen" or "custom"
+    scale: int
+    source: str  # "bundled", "official" or "imported"
+    sha256: str
+    params: int | None = None
+    psnr: dict[str, float] = field(default_factory=dict, hash=False)  # a dict cannot be hashed
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.model, self.scale)
+
+    @property
+    def label(self) -> str:
+        """Menu text such as ``FMEN-S ×4 (official)``."""
+        return f"{model_display_name(self.model)} ×{self.scale} ({self.source})"
+
+
+def model_display_name(model: str) -> str:
+    """``"fmen-s"`` -> ``"FMEN-S"``; unknown keys are shown upper-cased rather than rejected."""
+    return MODEL_NAMES.get(model, model.upper())
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def project_weights_dir() -> Path:
+    """The read-only weights shipped with the app.
+
+    ``FMEN_WEIGHTS_DIR`` wins (tests, packagers); a PyInstaller bundle unpacks data under
+    ``sys._MEIPASS``; otherwise it is the repository's top-level ``weights/`` folder.
+    """
+    override = os.environ.get(ENV_WEIGHTS_DIR)
+    if override:
+        return Path(override)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / "weights"
+    return Path(fmen_gui.__file__).resolve().parents[1] / "weights"
+
+
+def user_data_dir() -> Path:
+    """Per-user writable data folder; ``FMEN_DATA_DIR`` overrides it (tests point it at tmp)."""
+    override = os.environ.get(ENV_DATA_DIR)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def user_weights_dir() -> Path:
+    """Where fetched and imported weights are stored."""
+    return user_data_dir() / "weights"
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def read_manifest(folder: Path) -> list[dict[str, Any]]:
+    """Return the raw entries of ``folder/manifest.json``; no manifest means no entries.
+
+    A manifest that exists but cannot be parsed raises :class:`WeightsError` rather than being
+    treated as empty: silently ignoring it would hide installed weights, and the next import
+    would overwrite the user's records.
+    """
+    path = folder / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"cannot read the weights manifest {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"the weights manifest {path} is corrupt ({exc.msg}): fix or delete it") from None
+    if not isinstance(data, dict) or not isinstance(data.get("weights"), list):
+        raise WeightsError(f'the weights manifest {path} has no "weights" list: fix or delete it')
+    if data.get("version") != MANIFEST_VERSION:
+        raise WeightsError(
+            f"the weights manifest {path} has version {data.get('version')!r}; "
+            f"this app reads version {MANIFEST_VERSION}"
+        )
+    return [e for e in data["weights"] if isinstance(e, dict)]
+
+
+def write_manifest(folder: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace ``folder/manifest.json`` atomically, so readers never see half a file."""
+    text = json.dumps({"version": MANIFEST_VERSION, "weights": entries}, indent=2, ensure_ascii=False)
+    try:
+        atomic_write_bytes(folder / MANIFEST_NAME, (text + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise WeightsError(f"cannot write the weights manifest in {folder}: {exc.strerror or exc}") from None
+
+
+def record_entry(folder: Path, record: Mapping[str, Any]) -> None:
+    """Add ``record`` to ``folder``'s manifest, replacing any entry for the same file."""
+    entries = [e for e in read_manifest(folder) if e.get("file") != record["file"]]
+    entries.append(dict(record))
+    write_manifest(folder, entries)
+
+
+def _entry_from_record(folder: Path, record: Mapping[str, Any], default_source: str) -> WeightsEntry | None:
+    """Turn one manifest record into an entry, or ``None`` (with a log line) if unusable."""
+    name = record.get("file")
+    model = record.get("model")
+    scale = record.get("scale")
+    if not isinstance(name, str) or not isinstance(model, str) or type(scale) is not int:
+        log.warning("ignoring malformed entry in %s: %r", folder / MANIFEST_NAME, record)
+        return None
+    # Manifest entries name files in their own folder only; "../x" or an absolute path would
+    # let a tampered manifest point the app anywhere on disk.
+    if Path(name).name != name or name in {"", ".", ".."}:
+        log.warning("ignoring entry outside its folder in %s: %r", folder / MANIFEST_NAME, name)
+        return None
+    path = folder / name
+    if not path.is_file():
+        return None
+    source = default_source if default_source == "bundled" else record.get("source", "imported")
+    if source not in _SOURCE_RANK:
+        source = "imported"
+    params = record.get("params")
+    psnr_raw = record.get("psnr")
+    psnr = (
+        {str(k): float(v) for k, v in psnr_raw.items() if isinstance(v, int | float)}
+        if isinstance(psnr_raw, dict)
+        else {}
+    )
+    return WeightsEntry(
+        path=path,
+        model=model,
+        scale=scale,
+        source=source,
+        sha256=str(record.get("sha256", "")),
+        params=params if type(params) is int else None,
+        psnr=psnr,
+    )
+
+
+def _entries_in(folder: Path, default_source: str) -> list[WeightsEntry]:
+    entries = (_entry_from_record(folder, r, default_source) for r in read_manifest(folder))
+    return [e for e in entries if e is not None]
+
+
+def installed_weights() -> list[WeightsEntry]:
+    """Every usable entry: the user folder's first, then the bundled ones.
+
+    Entries whose file has gone missing are skipped, so deleting a file by hand is harmless.
+    """
+    return _entries_in(user_weights_dir(), "imported") + _entries_in(project_weights_dir(), "bundled")
+
+
+def available() -> dict[tuple[str, int], WeightsEntry]:
+    """The entry to use for each ``(model, scale)``.
+
+    Priority: official > imported > bundled; among equals the later manifest entry (the more
+    recent import) wins.
+    """
+    best: dict[tuple[str, int], WeightsEntry] = {}
+    for entry in installed_weights():
+        current = best.get(entry.key)
+        if current is None or _SOURCE_RANK[entry.source] <= _SOURCE_RANK[current.source]:
+            best[entry.key] = entry
+    return best
+
+
+def missing_message(model: str, scale: int) -> str:
+    """One line saying what is missing and every way to get it."""
+    ways = ["pass --weights FILE", "import an FMEN-family checkpoint"]
+    if (model, scale) == FETCH_HINT_KEY:
+        ways.append("run `fmen-upscale --fetch-official`")
+    how = f"{', '.join(ways[:-1])} or {ways[-1]}"
+    return f"no weights installed for {model_display_name(model)} ×{scale}: {how}"
+
+
+def find_weights(model: str, scale: int) -> WeightsEntry:
+    """The weights to use for ``model`` at ``scale``, or :class:`MissingWeightsError`."""
+    model = model.lower()
+    entry = available().get((model, scale))
+    if entry is None:
+        raise MissingWeightsError(missing_message(model, scale))
+    return entry
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_weights(path: Path) -> WeightsEntry:
+    """Validate a checkpoint by loading it, then copy it into the user folder and register it.
+
+    The file is stored as ``<model>_x<scale>_<sha8>.<ext>``, so importing the same file twice
+    is harmless and two different files never collide. An invalid file raises
+    :class:`WeightsError` and nothing is copied or recorded.
+    """
+    from fmen_gui.weights.loading import load_weights  # torch: only when actually importing
+
+    path = Path(path)
+    model, desc = load_weights(path)
+    del model
+    try:
+        sha = sha256_file(path)
+    except OSError as exc:
+        raise WeightsError(f"cannot read the file: {exc.strerror or exc}") from None
+    folder = user_weights_dir()
+    for existing in _entries_in(folder, "imported"):
+        if existing.sha256 == sha:
+            return existing
+    suffix = path.suffix.lower()
+    dest = folder / f"{desc.key}_x{desc.scale}_{sha[:8]}{suffix}"
+    try:
+        copied_sha = copy_atomically(path, dest)
+    except OSError as exc:
+        raise WeightsError(f"cannot copy the weights into {folder}: {exc.strerror or exc}") from None
+    if copied_sha != sha:
+        dest.unlink(missing_ok=True)
+        raise WeightsError("the file changed while it was being imported; try again")
+    record = {
+        "file": dest.name,
+        "model": desc.key,
+        "scale": desc.scale,
+        "sha256": sha,
+        "params": desc.params,
+        "psnr": {},
+        "source": "imported",
+        "original_name": path.name,
+    }
+    try:
+        record_entry(folder, record)
+    except WeightsError:
+        dest.unlink(missing_ok=True)
+        raise
+    return WeightsEntry(
+        path=dest, model=desc.key, scale=desc.scale, source="imported", sha256=sha, params=desc.params
+    )
