@@ -1,0 +1,151 @@
+"""Application start-up: arguments, logging, the crash dialog, and the scripted screenshot mode.
+
+Start-up imports only Qt and the torch-free parts of the project; torch arrives later, in the
+worker thread, so the window is on screen quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from fmen_gui import __version__
+from fmen_gui.gui.settings import APPLICATION, ORGANISATION, SettingsStore
+
+log = logging.getLogger("fmen_gui.gui")
+
+
+class ErrorReporter:
+    """Turns an exception escaping any Qt slot into a log entry and one visible dialog.
+
+    PySide6 hands such exceptions to ``sys.excepthook``; by default they would be printed to a
+    console that a windowed app does not have, i.e. lost. A dialog that is already open
+    absorbs further errors (logged only) so a failing paint handler cannot stack up dialogs.
+    """
+
+    def __init__(self, parent: QWidget | None = None, show_dialog: bool = True) -> None:
+        self.parent = parent
+        self.show_dialog = show_dialog
+        self._showing = False
+        self.count = 0
+        self._previous = sys.excepthook
+
+    def install(self) -> None:
+        sys.excepthook = self
+
+    def uninstall(self) -> None:
+        sys.excepthook = self._previous
+
+    def __call__(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        self.count += 1
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("unhandled exception:\n%s", text)
+        if not self.show_dialog or self._showing or QApplication.instance() is None:
+            return
+        self._showing = True
+        try:
+            box = QMessageBox(
+                QMessageBox.Icon.Critical,
+                "FMEN Upscaler: unexpected error",
+                f"{exc_type.__name__}: {exc}",
+                QMessageBox.StandardButton.Ok,
+                self.parent,
+            )
+            box.setInformativeText("The app keeps running. Details are in the log and below.")
+            box.setDetailedText(text)
+            box.exec()
+        finally:
+            self._showing = False
+
+
+def _qt_message_handler(mode: QtMsgType, _context: object, message: str) -> None:
+    """Route Qt's own warnings into Python logging instead of a hidden stderr."""
+    level = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }.get(mode, logging.WARNING)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fmen-gui", description="FMEN Upscaler desktop app")
+    parser.add_argument("files", nargs="*", type=Path, help="images or folders to queue")
+    parser.add_argument("--weights", type=Path, help="use this weights file (model and scale come from it)")
+    parser.add_argument("--upscale", action="store_true", help="start upscaling the queued files at once")
+    parser.add_argument("--settings", type=Path, help="keep settings in this INI file (portable mode)")
+    parser.add_argument(
+        "--screenshot", type=Path, help="after the queue finishes, save a picture of the window here and quit"
+    )
+    parser.add_argument("--theme", choices=("dark", "light"), help="theme for this run")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser.parse_args(list(argv))
+
+
+def _screenshot_when_idle(window: object, path: Path, app: QApplication) -> None:
+    """Scripted screenshot: wait for the queue, centre the divider, grab, quit."""
+    from fmen_gui.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+
+    def grab() -> None:
+        window.view.set_divider(0.5)
+        window.view.fit()
+        window.repaint()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = window.grab().save(str(path))
+        log.info("screenshot %s: %s", path, "saved" if ok else "FAILED")
+        app.quit()
+
+    window.idle.connect(lambda: QTimer.singleShot(600, grab))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the main window; files on the command line are queued."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("fmen-upscaler")
+    qInstallMessageHandler(_qt_message_handler)
+
+    from fmen_gui.gui.main_window import MainWindow
+
+    store = SettingsStore.from_file(str(args.settings)) if args.settings else SettingsStore()
+    if args.theme:
+        settings = store.load()
+        settings.theme = args.theme
+        store.save(settings)
+    window = MainWindow(store=store, weights_override=args.weights)
+    reporter = ErrorReporter(window)
+    reporter.install()
+    window.show()
+    if args.files:
+        window.add_paths(list(args.files))
+    if args.screenshot:
+        _screenshot_when_idle(window, args.screenshot, app)
+    if args.upscale:
+        QTimer.singleShot(0, window.start)
+    # Listing devices imports torch: do it once the window has been painted.
+    QTimer.singleShot(500, window.controller.probe)
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
+        reporter.uninstall()

@@ -1,0 +1,55 @@
+"""Plain, torch-free descriptions of upscale jobs and their outcomes.
+
+Widgets build a :class:`JobSpec` and the worker turns it into engine settings. Keeping the
+type here (and not in the worker or the engine) lets the GUI thread describe work without
+importing anything heavy, which keeps start-up fast and the architecture rules checkable.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+_ids = itertools.count(1)
+
+
+def next_job_id() -> int:
+    """A process-unique job number, so late signals of an old job can be told apart."""
+    return next(_ids)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything the worker needs to upscale one file."""
+
+    job_id: int
+    src: Path
+    model: str = "fmen-s"
+    scale: int = 4
+    weights: Path | None = None  # an explicit file overrides the model/scale lookup
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | str = "auto"
+    out_dir: Path | None = None  # None: beside the input
+    fmt: str = "png"
+    quality: int = 95
+    template: str = "{stem}_{model}_x{scale}"
+
+    def engine_key(self) -> tuple[object, ...]:
+        """The fields that decide which network is loaded (a change means a reload)."""
+        return (self.model, self.scale, self.weights, self.device, self.precision)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a finished job produced, as reported to the GUI thread."""
+
+    job_id: int
+    src: Path
+    dst: Path
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    seconds: float
+    label: str
+    device_label: str

@@ -1,0 +1,1044 @@
+"""The main window: queue on the left, compare view in the centre, settings on the right.
+
+The window owns the queue and decides what runs next; the worker only ever sees one job at a
+time (``_dispatch``), so a settings change applies to the next image of a batch, a failure
+marks its item and the batch goes on, and Cancel stops the batch cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QTextEdit,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fmen_gui.gui import icons
+from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
+from fmen_gui.gui.files import collect_images
+from fmen_gui.gui.imaging import ImageLoader, LoadedImage
+from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
+from fmen_gui.gui.queue import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINISHED_STATES,
+    LOADING,
+    PENDING,
+    RUNNING,
+    ItemRole,
+    QueueItem,
+    QueueModel,
+    QueueView,
+    Result,
+    format_seconds,
+)
+from fmen_gui.gui.settings import FORMATS, AppSettings, SettingsStore
+from fmen_gui.gui.settings_panel import SettingsPanel
+from fmen_gui.gui.theme import apply_theme, icon_colours
+from fmen_gui.gui.worker import WorkerController
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER_EXTS = "*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif"
+STATUS_MESSAGE_MS = 8000
+
+
+class DropOverlay(QWidget):
+    """A translucent highlight shown over the window while files are dragged over it."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.text = "Drop to add to the queue"
+        self.hide()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        accent = QColor("#4fc3f7")
+        fill = QColor(accent)
+        fill.setAlpha(38)
+        p.fillRect(self.rect(), fill)
+        p.setPen(QPen(accent, 3, Qt.PenStyle.DashLine))
+        p.drawRoundedRect(self.rect().adjusted(8, 8, -8, -8), 16, 16)
+        font = p.font()
+        font.setPointSizeF(font.pointSizeF() * 1.7)
+        font.setBold(True)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(self.text) + 48, fm.height() + 28
+        box = self.rect().center()
+        pill = self.rect().adjusted(0, 0, 0, 0)
+        pill.setSize(QSize(w, h))
+        pill.moveCenter(box)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 170))
+        p.drawRoundedRect(pill, h / 2, h / 2)
+        p.setPen(QColor("white"))
+        p.drawText(pill, Qt.AlignmentFlag.AlignCenter, self.text)
+
+
+class MainWindow(QMainWindow):
+    """The application window. ``store`` and ``controller`` are injectable for tests."""
+
+    idle = Signal()  # the batch ended (finished, failed or cancelled) and nothing runs
+    item_finished = Signal(int)  # queue key of an item that reached a final state
+
+    def __init__(
+        self,
+        store: SettingsStore | None = None,
+        controller: WorkerController | None = None,
+        weights_override: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store if store is not None else SettingsStore()
+        self.settings: AppSettings = self.store.load()
+        self.controller = controller if controller is not None else WorkerController()
+        self.setWindowTitle("FMEN Upscaler")
+        self.setWindowIcon(icons.app_icon())
+        self.setAcceptDrops(True)
+        self.resize(1440, 880)
+
+        self.model = QueueModel(self)
+        self.loader = ImageLoader(self)
+        self._current_key: int | None = None
+        self._running: tuple[int, int] | None = None  # (job_id, item key)
+        self._batch = False
+        self._follow = True  # show the running item unless the user picked another one
+        self._downloading = False
+        self._closing = False
+        self._last_run = ""
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(400)
+        self._save_timer.timeout.connect(self.save_settings)
+        self._eta_timer = QTimer(self)
+        self._eta_timer.setInterval(500)
+        self._eta_timer.timeout.connect(self._tick_eta)
+
+        self._build_ui()
+        self._build_actions()
+        self._connect_worker()
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self.panel.set_weights_override(weights_override)
+        self.set_theme(self.settings.theme, save=False)
+        self._restore_layout()
+        self._update_actions()
+        self._update_status_labels()
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+
+    # ------------------------------------------------------------------ construction
+    def _build_ui(self) -> None:
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setChildrenCollapsible(False)
+
+        # Left: the queue.
+        queue_panel = QWidget()
+        qv = QVBoxLayout(queue_panel)
+        qv.setContentsMargins(8, 6, 0, 6)
+        qv.setSpacing(4)
+        header = QHBoxLayout()
+        self.queue_title = QLabel("Queue")
+        self.queue_title.setObjectName("panelTitle")
+        header.addWidget(self.queue_title)
+        header.addStretch(1)
+        self.clear_button = QToolButton()
+        self.clear_button.setToolTip("Remove finished items from the queue")
+        self.clear_button.setAutoRaise(True)
+        header.addWidget(self.clear_button)
+        qv.addLayout(header)
+        self.queue_view = QueueView()
+        self.queue_view.setModel(self.model)
+        qv.addWidget(self.queue_view, 1)
+        self.queue_view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.queue_view.remove_requested.connect(self.remove_items)
+
+        # Centre: source pickers over the compare view.
+        centre = QWidget()
+        cv = QVBoxLayout(centre)
+        cv.setContentsMargins(0, 6, 0, 0)
+        cv.setSpacing(4)
+        pickers = QHBoxLayout()
+        pickers.setContentsMargins(6, 0, 6, 0)
+        self.left_combo = QComboBox()
+        self.right_combo = QComboBox()
+        for combo, tip in ((self.left_combo, "Left side"), (self.right_combo, "Right side")):
+            combo.setToolTip(f"{tip}: the original or any finished result of this image")
+            combo.setMinimumContentsLength(12)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        pickers.addWidget(QLabel("Left"))
+        pickers.addWidget(self.left_combo)
+        pickers.addStretch(1)
+        self.image_info = QLabel()
+        self.image_info.setObjectName("hint")
+        pickers.addWidget(self.image_info)
+        pickers.addStretch(1)
+        pickers.addWidget(QLabel("Right"))
+        pickers.addWidget(self.right_combo)
+        cv.addLayout(pickers)
+        self.view = CompareView()
+        cv.addWidget(self.view, 1)
+        self.left_combo.currentIndexChanged.connect(self._on_sides_changed)
+        self.right_combo.currentIndexChanged.connect(self._on_sides_changed)
+
+        # Right: settings.
+        self.panel = SettingsPanel(self.settings)
+        self.panel.changed.connect(self._on_settings_changed)
+        self.panel.import_requested.connect(self.import_weights)
+        self.panel.download_requested.connect(self.download_official)
+
+        self.splitter.addWidget(queue_panel)
+        self.splitter.addWidget(centre)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([290, 850, 300])
+        self.setCentralWidget(self.splitter)
+
+        self.overlay = DropOverlay(self)
+
+        sb = self.statusBar()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setMaximumHeight(14)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.device_label = QLabel()
+        self.model_label = QLabel()
+        self.run_label = QLabel()
+        for w in (self.progress_bar, self.device_label, self.model_label, self.run_label):
+            sb.addPermanentWidget(w)
+
+    def _action(
+        self,
+        text: str,
+        slot: object,
+        shortcuts: list[str] | None = None,
+        tip: str = "",
+        checkable: bool = False,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcuts:
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if tip or shortcuts:
+            keys = f" ({shortcuts[0]})" if shortcuts else ""
+            action.setToolTip(f"{tip or text.replace('…', '').replace('&', '')}{keys}")
+            action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        if checkable:
+            action.toggled.connect(slot)  # type: ignore[arg-type]
+        else:
+            action.triggered.connect(slot)  # type: ignore[arg-type]
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open…", self.open_files, ["Ctrl+O"], "Add images to the queue")
+        self.paste_action = self._action(
+            "&Paste", self.paste, ["Ctrl+V"], "Queue an image from the clipboard"
+        )
+        self.upscale_action = self._action(
+            "&Upscale", self.start, ["Ctrl+Return", "Ctrl+Enter"], "Upscale the queued images"
+        )
+        self.cancel_action = self._action("&Cancel", self.cancel, ["Esc"], "Stop the running job")
+        self.save_action = self._action(
+            "&Save As…", self.save_as, ["Ctrl+S"], "Save the shown result elsewhere"
+        )
+        self.import_action = self._action("&Import Weights…", self.import_weights)
+        self.download_action = self._action("&Download Official FMEN-S ×4", self.download_official)
+        self.clear_action = self._action("Remove &Finished", self.clear_finished)
+        self.quit_action = self._action("&Quit", self.close, ["Ctrl+Q"])
+        self.slider_action = self._action(
+            "&Slider",
+            lambda on: on and self.set_view_mode("slider"),
+            ["1"],
+            "Before/after slider",
+            checkable=True,
+        )
+        self.side_action = self._action(
+            "Side &by Side",
+            lambda on: on and self.set_view_mode("side"),
+            ["2"],
+            "Two synchronized panes",
+            checkable=True,
+        )
+        mode_group = QActionGroup(self)
+        mode_group.addAction(self.slider_action)
+        mode_group.addAction(self.side_action)
+        self.smooth_action = self._action(
+            "S&mooth Original",
+            self._on_smooth,
+            [],
+            "Enlarge the original smoothly instead of as pixels",
+            checkable=True,
+        )
+        self.fit_action = self._action("&Fit", self.view.fit, ["Ctrl+0"], "Fit the image in the view")
+        self.actual_action = self._action("&100%", self.view.actual_size, ["Ctrl+1"], "Actual pixels")
+        self.zoom_in_action = self._action("Zoom &In", lambda: self.view.zoom_by(1.25), ["Ctrl++", "Ctrl+="])
+        self.zoom_out_action = self._action("Zoom &Out", lambda: self.view.zoom_by(0.8), ["Ctrl+-"])
+        self.dark_action = self._action("&Dark", lambda on: on and self.set_theme("dark"), checkable=True)
+        self.light_action = self._action("&Light", lambda on: on and self.set_theme("light"), checkable=True)
+        theme_group = QActionGroup(self)
+        theme_group.addAction(self.dark_action)
+        theme_group.addAction(self.light_action)
+        self.about_action = self._action("&About FMEN Upscaler", self.about)
+        self.clear_button.setDefaultAction(self.clear_action)
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for a in (self.open_action, self.paste_action, self.save_action):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.import_action)
+        m.addAction(self.download_action)
+        m.addSeparator()
+        m.addAction(self.quit_action)
+        m = mb.addMenu("&Process")
+        for a in (self.upscale_action, self.cancel_action, self.clear_action):
+            m.addAction(a)
+        m = mb.addMenu("&View")
+        for a in (self.slider_action, self.side_action):
+            m.addAction(a)
+        m.addSeparator()
+        for a in (
+            self.fit_action,
+            self.actual_action,
+            self.zoom_in_action,
+            self.zoom_out_action,
+            self.smooth_action,
+        ):
+            m.addAction(a)
+        m.addSeparator()
+        tm = m.addMenu("&Theme")
+        tm.addAction(self.dark_action)
+        tm.addAction(self.light_action)
+        m = mb.addMenu("&Help")
+        m.addAction(self.about_action)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addAction(self.open_action)
+        tb.addAction(self.paste_action)
+        tb.addSeparator()
+        tb.addAction(self.upscale_action)
+        tb.addAction(self.cancel_action)
+        tb.addAction(self.save_action)
+        tb.addSeparator()
+        tb.addAction(self.slider_action)
+        tb.addAction(self.side_action)
+        tb.addAction(self.smooth_action)
+        spacer = QWidget()
+        spacer.setSizePolicy(
+            spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy().Preferred
+        )
+        tb.addWidget(spacer)
+        tb.addAction(self.zoom_out_action)
+        self.zoom_label = QLabel("100%")
+        self.zoom_label.setMinimumWidth(52)
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.zoom_label.setToolTip("Zoom (mouse wheel zooms around the cursor)")
+        tb.addWidget(self.zoom_label)
+        tb.addAction(self.zoom_in_action)
+        tb.addAction(self.fit_action)
+        tb.addAction(self.actual_action)
+        self.addToolBar(tb)
+        self.toolbar = tb
+        for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action):
+            tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+
+        (self.slider_action if self.settings.view_mode == "slider" else self.side_action).setChecked(True)
+        self.view.set_mode(self.settings.view_mode)
+        self.smooth_action.setChecked(self.settings.smooth)
+        self.view.set_smooth(self.settings.smooth)
+
+    def _set_icons(self, theme: str) -> None:
+        normal, disabled = icon_colours(theme)
+        for action, name in (
+            (self.open_action, "open"),
+            (self.paste_action, "paste"),
+            (self.upscale_action, "upscale"),
+            (self.cancel_action, "cancel"),
+            (self.save_action, "save"),
+            (self.slider_action, "slider"),
+            (self.side_action, "side"),
+            (self.smooth_action, "smooth"),
+            (self.fit_action, "fit"),
+            (self.actual_action, "actual"),
+            (self.zoom_in_action, "zoom_in"),
+            (self.zoom_out_action, "zoom_out"),
+            (self.clear_action, "clear"),
+        ):
+            action.setIcon(icons.icon(name, normal, disabled))
+
+    def _connect_worker(self) -> None:
+        w = self.controller.worker
+        w.job_started.connect(self._on_job_started)
+        w.engine_loading.connect(self._on_engine_loading)
+        w.engine_ready.connect(self._on_engine_ready)
+        w.progress.connect(self._on_progress)
+        w.tile_ready.connect(self._on_tile)
+        w.job_finished.connect(self._on_job_finished)
+        w.job_failed.connect(self._on_job_failed)
+        w.job_cancelled.connect(self._on_job_cancelled)
+        w.devices_found.connect(self._on_devices)
+        w.task_done.connect(self._on_task_done)
+        w.task_failed.connect(self._on_task_failed)
+        w.download_progress.connect(self._on_download_progress)
+
+    def _restore_layout(self) -> None:
+        from PySide6.QtCore import QByteArray
+
+        if self.settings.geometry:
+            self.restoreGeometry(QByteArray(self.settings.geometry))
+        if self.settings.window_state:
+            self.restoreState(QByteArray(self.settings.window_state))
+        if self.settings.splitter:
+            self.splitter.restoreState(QByteArray(self.settings.splitter))
+
+    # ------------------------------------------------------------------ settings and theme
+    def set_theme(self, theme: str, save: bool = True) -> None:
+        theme = apply_theme(theme)
+        self.settings.theme = theme
+        (self.dark_action if theme == "dark" else self.light_action).setChecked(True)
+        self._set_icons(theme)
+        self.view.update()
+        if save:
+            self._schedule_save()
+
+    def set_view_mode(self, mode: str) -> None:
+        self.view.set_mode(mode)
+        (self.slider_action if mode == "slider" else self.side_action).setChecked(True)
+        self.settings.view_mode = mode
+        self._schedule_save()
+
+    def _on_smooth(self, on: bool) -> None:
+        self.view.set_smooth(on)
+        self.settings.smooth = on
+        self._schedule_save()
+
+    def _on_settings_changed(self) -> None:
+        self._merge_panel()
+        self._update_status_labels()
+        self._refresh_expected_sizes()
+        self._schedule_save()
+
+    def _merge_panel(self) -> None:
+        p = self.panel.settings()
+        for name in (
+            "model",
+            "scale",
+            "device",
+            "precision",
+            "tile",
+            "output_dir",
+            "output_format",
+            "quality",
+            "template",
+        ):
+            setattr(self.settings, name, getattr(p, name))
+
+    def _schedule_save(self) -> None:
+        self._save_timer.start()
+
+    def save_settings(self) -> None:
+        """Write the settings (and the window layout) now."""
+        self._save_timer.stop()
+        self._merge_panel()
+        self.settings.geometry = bytes(self.saveGeometry().data())
+        self.settings.window_state = bytes(self.saveState().data())
+        self.settings.splitter = bytes(self.splitter.saveState().data())
+        self.store.save(self.settings)
+
+    # ------------------------------------------------------------------ queueing
+    def add_paths(self, paths: list[Path]) -> list[QueueItem]:
+        """Queue images (folders are scanned); report what was turned away in the status bar."""
+        found = collect_images(paths)
+        added = []
+        for path in found.images:
+            item = self.model.add(path)
+            added.append(item)
+            self.loader.request(item.key, path)
+        message = found.summary()
+        if added:
+            noun = "image" if len(added) == 1 else "images"
+            prefix = f"Added {len(added)} {noun}"
+            message = f"{prefix}. {message}" if message else prefix
+        elif not message:
+            message = "No images found"
+        self.show_message(message)
+        if added and self._current_key is None:
+            self.select(added[0].key)
+        self._update_actions()
+        if self._batch:
+            self._dispatch()
+        return added
+
+    def open_files(self) -> None:
+        start = self.settings.last_open_dir or str(Path.home())
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", start, f"Images ({IMAGE_FILTER_EXTS});;All files (*)"
+        )
+        if files:
+            self.settings.last_open_dir = str(Path(files[0]).parent)
+            self._schedule_save()
+            self.add_paths([Path(f) for f in files])
+
+    def paste(self) -> None:
+        """Queue files copied in a file manager, or an image copied from any application."""
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is not None and mime.hasUrls() and any(u.isLocalFile() for u in mime.urls()):
+            self.add_paths([Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()])
+            return
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.show_message("The clipboard holds no image")
+            return
+        from fmen_gui.weights.registry import user_data_dir
+
+        folder = user_data_dir() / "pasted"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / time.strftime("clipboard-%Y%m%d-%H%M%S.png")
+        n = 2
+        while path.exists():
+            path = folder / time.strftime(f"clipboard-%Y%m%d-%H%M%S-{n}.png")
+            n += 1
+        if not image.save(str(path), "PNG"):
+            self.show_message(f"Could not store the pasted image in {folder}")
+            return
+        self.add_paths([path])
+
+    def remove_items(self, keys: list[int]) -> None:
+        running_key = self._running[1] if self._running else None
+        removable = {k for k in keys if k != running_key}
+        if self._current_key in removable:
+            self._current_key = None
+            self.view.clear()
+            self._fill_side_pickers(None)
+        self.model.remove(removable)
+        self._update_actions()
+
+    def clear_finished(self) -> None:
+        self.remove_items([i.key for i in self.model.items() if i.status in FINISHED_STATES])
+
+    def _on_loaded(self, key: int, loaded: LoadedImage) -> None:
+        item = self.model.find(key)
+        if item is None:
+            return
+        item.thumb, item.original, item.in_size = loaded.thumb, loaded.image, loaded.size
+        if item.status == LOADING:
+            item.status = PENDING
+        self._set_expected(item)
+        self.model.changed(key)
+        if key == self._current_key:
+            self._show_item(item)
+        self._update_actions()
+        if self._batch:
+            self._dispatch()
+
+    def _on_load_failed(self, key: int, reason: str) -> None:
+        item = self.model.find(key)
+        if item is None:
+            return
+        item.status, item.message = FAILED, reason
+        self.model.changed(key)
+        self.show_message(f"{item.name}: {reason}")
+        self.item_finished.emit(key)
+        if self._batch:
+            self._dispatch()
+
+    def _set_expected(self, item: QueueItem) -> None:
+        if item.in_size is not None:
+            s = self.settings.scale
+            item.expected_out = (item.in_size[0] * s, item.in_size[1] * s)
+
+    def _refresh_expected_sizes(self) -> None:
+        for item in self.model.items():
+            if item.status in (PENDING, LOADING):
+                self._set_expected(item)
+                self.model.changed(item.key)
+
+    # ------------------------------------------------------------------ selection and display
+    def select(self, key: int) -> None:
+        row = self.model.row_of(key)
+        if row >= 0:
+            self.queue_view.setCurrentIndex(self.model.index(row))
+
+    def current_item(self) -> QueueItem | None:
+        return self.model.find(self._current_key) if self._current_key is not None else None
+
+    def _on_current_changed(self, current: object, _previous: object) -> None:
+        item = current.data(ItemRole) if current is not None and current.isValid() else None  # type: ignore[attr-defined]
+        if item is None:
+            return
+        if self._running and item.key != self._running[1] and self.queue_view.hasFocus():
+            self._follow = False  # the user looks at something else: stop jumping to the job
+        self._current_key = item.key
+        self._show_item(item)
+
+    def _show_item(self, item: QueueItem) -> None:
+        self._fill_side_pickers(item)
+        self._apply_sides(keep_view=False)
+        if self._running and self._running[1] == item.key and item.expected_out:
+            self.view.begin_progress(QSize(*item.expected_out))
+        info = item.size_text()
+        self.image_info.setText(f"{item.name}  ·  {info}" if info else item.name)
+
+    def _fill_side_pickers(self, item: QueueItem | None) -> None:
+        labels = [ORIGINAL, *(item.results.keys() if item else [])]
+        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, labels[-1])):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(labels)
+            combo.setCurrentIndex(labels.index(default))
+            combo.setEnabled(item is not None)
+            combo.blockSignals(False)
+
+    def _source_for(self, item: QueueItem, label: str) -> Source | None:
+        if label == ORIGINAL or label not in item.results:
+            return Source(item.original, ORIGINAL, is_original=True) if item.original is not None else None
+        return Source(item.results[label].image, label)
+
+    def _apply_sides(self, keep_view: bool = True) -> None:
+        item = self.current_item()
+        if item is None or item.original is None:
+            self.view.clear()
+            return
+        left = self._source_for(item, self.left_combo.currentText() or ORIGINAL)
+        right_label = self.right_combo.currentText() or ORIGINAL
+        if right_label == ORIGINAL and self._running and self._running[1] == item.key:
+            right = None  # the running job's tiles are painted there
+        else:
+            right = self._source_for(item, right_label)
+        original = Source(item.original, ORIGINAL, is_original=True)
+        if right is None:
+            right = Source(item.original, self._running_label(), is_original=True)
+        self.view.set_sources(left, right, original=original, keep_view=keep_view)
+        self._update_actions()
+
+    def _running_label(self) -> str:
+        s = self.settings
+        return f"{'FMEN-S' if s.model == 'fmen-s' else 'FMEN'} ×{s.scale}"
+
+    def _on_sides_changed(self, _index: int) -> None:
+        self._apply_sides(keep_view=True)
+
+    # ------------------------------------------------------------------ running
+    def start(self) -> None:
+        """Upscale every queued image; with none queued, re-run the shown one (to compare)."""
+        problem = self.panel.weights_problem()
+        if problem:
+            self.show_message(problem[:1].upper() + problem[1:])
+            return
+        pending = [i for i in self.model.items() if i.status in (PENDING, LOADING)]
+        if not pending:
+            item = self.current_item()
+            if item is None or item.status == RUNNING or item.original is None:
+                self.show_message("Nothing to upscale: drop or open images first")
+                return
+            item.status, item.message, item.done, item.total = PENDING, "", 0, 0
+            self.model.changed(item.key)
+        self._batch = True
+        self._follow = True
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Send the next pending item to the worker if none is running."""
+        if self._running is not None or not self._batch or self._closing:
+            self._update_actions()
+            return
+        item = self.model.next_pending()
+        if item is None:
+            if not any(i.status == LOADING for i in self.model.items()):
+                self._batch = False
+                self._eta_timer.stop()
+                self.progress_bar.hide()
+                self.idle.emit()
+            self._update_actions()
+            return
+        spec = self.job_spec(item)
+        item.status, item.message, item.done, item.total = RUNNING, "", 0, 0
+        item.job_id, item.started_at, item.first_tile_at = spec.job_id, time.monotonic(), None
+        self._set_expected(item)
+        self._running = (spec.job_id, item.key)
+        self.model.changed(item.key)
+        self.controller.submit(spec)
+        self._eta_timer.start()
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        if self._follow and self._current_key != item.key:
+            self.select(item.key)
+        elif self._current_key == item.key:
+            self._show_item(item)
+        self._update_actions()
+
+    def job_spec(self, item: QueueItem) -> JobSpec:
+        """The job for ``item`` under the current settings."""
+        self._merge_panel()
+        s = self.settings
+        return JobSpec(
+            job_id=next_job_id(),
+            src=item.path,
+            model=s.model,
+            scale=s.scale,
+            weights=self.panel.weights_override,
+            device=s.device,
+            precision=s.precision,
+            tile="auto" if s.tile == 0 else s.tile,
+            out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
+            fmt=s.output_format,
+            quality=s.quality,
+            template=s.template,
+        )
+
+    def cancel(self) -> None:
+        """Stop the running job (within one tile) and the batch; pending items stay queued."""
+        if self._downloading:
+            self.controller.cancel_download()
+        if self._running is None:
+            if self._batch:
+                self._batch = False
+                self._update_actions()
+            return
+        self._batch = False
+        self.controller.cancel(self._running[0])
+        self.show_message("Cancelling…")
+        self._update_actions()
+
+    def is_busy(self) -> bool:
+        return self._running is not None
+
+    def _running_item(self, job_id: int) -> QueueItem | None:
+        if self._running is None or self._running[0] != job_id:
+            return None
+        return self.model.find(self._running[1])
+
+    def _on_job_started(self, job_id: int) -> None:
+        item = self._running_item(job_id)
+        if item is not None:
+            item.started_at = time.monotonic()
+            item.first_tile_at = item.started_at
+
+    def _on_engine_loading(self, text: str) -> None:
+        self.show_message(text)
+
+    def _on_engine_ready(self, label: str, device_label: str) -> None:
+        self.model_label.setText(label)
+        self.device_label.setText(device_label)
+        if self._running:
+            item = self.model.find(self._running[1])
+            if item is not None:
+                item.first_tile_at = time.monotonic()  # the ETA is about tiles, not loading
+        self.show_message(f"{label} ready on {device_label}", 3000)
+
+    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+        item = self._running_item(job_id)
+        if item is None:
+            return
+        item.done, item.total = done, total
+        self.model.changed(item.key)
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+
+    def _on_tile(self, job_id: int, tile: QImage, x: int, y: int, width: int, height: int) -> None:
+        item = self._running_item(job_id)
+        if item is None or item.key != self._current_key:
+            return
+        if not self.view.has_progress() or self.view.canvas_size() != QSize(width, height):
+            item.expected_out = (width, height)
+            self.view.begin_progress(QSize(width, height))
+        self.view.paste_tile(tile, x, y)
+
+    def _tick_eta(self) -> None:
+        if self._running:
+            self.model.changed(self._running[1])
+
+    def _job_done(self, item: QueueItem | None) -> None:
+        self._running = None
+        self.view.end_progress()
+        self.progress_bar.hide()
+        if item is not None:
+            self.model.changed(item.key)
+            if item.key == self._current_key:
+                self._show_item(item)
+            self.item_finished.emit(item.key)
+        self._dispatch()
+
+    def _on_job_finished(self, outcome: JobOutcome, preview: QImage) -> None:
+        item = self._running_item(outcome.job_id)
+        if item is None:
+            return
+        item.results.pop(outcome.label, None)  # a re-run replaces, and moves to the end
+        item.results[outcome.label] = Result(
+            outcome.label, outcome.dst, preview, outcome.out_size, outcome.seconds
+        )
+        item.status, item.message = DONE, f"Saved {outcome.dst}"
+        item.done = item.total = max(item.total, 1)
+        self._last_run = f"{outcome.label}: {format_seconds(outcome.seconds)}"
+        self.model_label.setText(outcome.label)
+        self.device_label.setText(outcome.device_label)
+        self._update_status_labels()
+        self.show_message(f"Saved {outcome.dst}")
+        self._job_done(item)
+
+    def _on_job_failed(self, job_id: int, reason: str) -> None:
+        item = self._running_item(job_id)
+        if item is None:
+            return
+        item.status, item.message = FAILED, reason
+        self.show_message(f"{item.name}: {reason}")
+        self._job_done(item)
+
+    def _on_job_cancelled(self, job_id: int) -> None:
+        item = self._running_item(job_id)
+        if item is None:
+            return
+        item.status, item.message, item.done, item.total = CANCELLED, "nothing was saved", 0, 0
+        self.show_message(f"Cancelled {item.name}; nothing was saved")
+        self._job_done(item)
+
+    # ------------------------------------------------------------------ weights and devices
+    def _on_devices(self, devices: list) -> None:
+        self.panel.set_devices(devices)
+        if not self.device_label.text() and devices:
+            key = self.settings.device
+            label = devices[0][1] if key == "auto" else self.panel.device_label(key)
+            self.device_label.setText(label)
+
+    def import_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import FMEN weights",
+            str(Path.home()),
+            "Weights (*.pt *.pth *.ckpt *.safetensors *.bin);;All files (*)",
+        )
+        if path:
+            self.show_message(f"Checking {Path(path).name}…", 0)
+            self.controller.import_weights(path)
+
+    def download_official(self) -> None:
+        if self._downloading:
+            return
+        self._downloading = True
+        self.panel.download_button.setEnabled(False)
+        self.show_message("Downloading the official FMEN-S ×4 weights… (Esc cancels)", 0)
+        self.controller.download_official()
+
+    def _on_download_progress(self, received: int, total: int) -> None:
+        if total > 0:
+            self.show_message(f"Downloading FMEN-S ×4: {received * 100 // total}%", 0)
+
+    def _on_task_done(self, kind: str, message: str) -> None:
+        if kind == "download":
+            self._downloading = False
+            self.panel.download_button.setEnabled(True)
+        if kind in ("import", "download"):
+            self.panel.refresh_weights()
+        self.show_message(message)
+
+    def _on_task_failed(self, kind: str, message: str) -> None:
+        if kind == "download":
+            self._downloading = False
+            self.panel.download_button.setEnabled(True)
+        self.show_message(message)
+        if kind in ("import", "save"):
+            QMessageBox.warning(self, "FMEN Upscaler", message)
+
+    # ------------------------------------------------------------------ saving
+    def shown_result(self) -> Result | None:
+        item = self.current_item()
+        if item is None or not item.results:
+            return None
+        label = self.right_combo.currentText()
+        return item.results.get(label) or item.latest_result()
+
+    def save_as(self) -> None:
+        result = self.shown_result()
+        if result is None:
+            self.show_message("No result to save yet")
+            return
+        filters = ";;".join(f"{text} (*.{key})" for key, text in FORMATS.items())
+        suffix = result.path.suffix.lstrip(".").lower()
+        current = next((f"{t} (*.{k})" for k, t in FORMATS.items() if k == suffix), None)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save result as", str(result.path), filters, current or ""
+        )
+        if not path:
+            return
+        dst = Path(path)
+        key = dst.suffix.lstrip(".").lower()
+        key = {"jpeg": "jpg", "tif": "tiff"}.get(key, key)
+        if key not in FORMATS:
+            key = next((k for k, t in FORMATS.items() if chosen.startswith(t)), "png")
+            dst = dst.with_suffix(f".{key}")
+        self.controller.save_copy(str(result.path), str(dst), key, self.settings.quality)
+
+    # ------------------------------------------------------------------ status and actions
+    def show_message(self, text: str, msecs: int = STATUS_MESSAGE_MS) -> None:
+        self.statusBar().showMessage(text, msecs)
+
+    def _update_status_labels(self) -> None:
+        if not self.model_label.text() or not self._running:
+            if self.panel.weights_override is not None:
+                self.model_label.setText(self.panel.weights_override.name)
+            else:
+                self.model_label.setText(self._running_label())
+        self.run_label.setText(f"Last run: {self._last_run}" if self._last_run else "Last run: –")
+        if not self.device_label.text():
+            self.device_label.setText("Device: Auto")
+
+    def _update_actions(self) -> None:
+        busy = self._running is not None
+        has_items = self.model.rowCount() > 0
+        self.upscale_action.setEnabled(has_items and not self._batch)
+        self.cancel_action.setEnabled(busy or self._batch or self._downloading)
+        self.save_action.setEnabled(self.shown_result() is not None)
+        count = self.model.rowCount()
+        done = sum(1 for i in self.model.items() if i.status == DONE)
+        self.queue_title.setText(f"Queue · {done}/{count} done" if count else "Queue")
+        self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About FMEN Upscaler",
+            "<h3>FMEN Upscaler</h3><p>Image super-resolution with FMEN and FMEN-S "
+            "(Du et al., NTIRE 2022 Efficient SR).</p>"
+            "<p>Drag the divider or use ←/→, wheel to zoom, drag to pan, hold Space to see the "
+            "original, 1/2 switch the view.</p>",
+        )
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            n = sum(1 for u in event.mimeData().urls() if u.isLocalFile())
+            self.overlay.text = "Drop to add to the queue" if n != 1 else "Drop to add it to the queue"
+            self.overlay.setGeometry(self.rect())
+            self.overlay.raise_()
+            self.overlay.show()
+            event.acceptProposedAction()
+        elif event.mimeData().hasImage():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        event.acceptProposedAction()  # type: ignore[attr-defined]
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt override
+        self.overlay.hide()
+        event.accept()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        self.overlay.hide()
+        mime = event.mimeData()
+        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        if paths:
+            self.add_paths(paths)
+        elif mime.hasUrls():
+            self.show_message("Only local files and folders can be added")
+        elif mime.hasImage():
+            image = mime.imageData()
+            QGuiApplication.clipboard().setImage(image)
+            self.paste()
+        event.acceptProposedAction()
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.overlay.setGeometry(self.rect())
+
+    # ------------------------------------------------------------------ Space: flash the original
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self.isActiveWindow():
+            key_event: QKeyEvent = event  # type: ignore[assignment]
+            if key_event.key() == Qt.Key.Key_Space and not self._typing():
+                if not key_event.isAutoRepeat():
+                    self.view.set_flash(event.type() == QEvent.Type.KeyPress)
+                return True
+        return super().eventFilter(obj, event)
+
+    def _typing(self) -> bool:
+        focus = QApplication.focusWidget()
+        return isinstance(focus, QLineEdit | QTextEdit | QAbstractSpinBox) or (
+            isinstance(focus, QComboBox) and focus.isEditable()
+        )
+
+    # ------------------------------------------------------------------ closing
+    def confirm_close_during_job(self) -> bool:
+        """Ask before cancelling a running job to quit (tests replace this method)."""
+        answer = QMessageBox.question(
+            self,
+            "Quit FMEN Upscaler?",
+            "An upscale is running. Cancel it and quit? Nothing of the unfinished image is saved.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self._running is not None and not self.confirm_close_during_job():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Save, cancel everything and join every thread; idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._batch = False
+        self._eta_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        try:
+            self.save_settings()
+        except Exception:
+            log.exception("could not save the settings")
+        self.controller.shutdown()
+        self.loader.wait()

@@ -1,0 +1,334 @@
+"""The queue of images: a list model of items and a compact card-style view.
+
+Each item keeps everything the window needs to show it again later (thumbnail, original,
+every finished result by label), so re-selecting an image is instant and two results of the
+same picture (FMEN vs FMEN-S, or ×2 vs ×4) can be compared side by side.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+PENDING, LOADING, RUNNING, DONE, FAILED, CANCELLED = (
+    "pending",
+    "loading",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+)
+FINISHED_STATES = frozenset({DONE, FAILED, CANCELLED})
+STATUS_TEXT = {
+    PENDING: "Queued",
+    LOADING: "Reading…",
+    RUNNING: "Upscaling…",
+    DONE: "Done",
+    FAILED: "Failed",
+    CANCELLED: "Cancelled",
+}
+STATUS_COLOURS = {DONE: "#4caf50", FAILED: "#ef5350", CANCELLED: "#ffa726", RUNNING: "#4fc3f7"}
+ItemRole = Qt.ItemDataRole.UserRole + 1
+_keys = itertools.count(1)
+
+
+@dataclass
+class Result:
+    """One finished upscale of an item."""
+
+    label: str
+    path: Path
+    image: QImage
+    size: tuple[int, int]
+    seconds: float
+
+
+@dataclass
+class QueueItem:
+    """One input image and everything known about it."""
+
+    path: Path
+    key: int = field(default_factory=lambda: next(_keys))
+    status: str = LOADING
+    message: str = ""
+    thumb: QImage | None = None
+    original: QImage | None = None
+    in_size: tuple[int, int] | None = None
+    expected_out: tuple[int, int] | None = None
+    done: int = 0
+    total: int = 0
+    started_at: float | None = None
+    first_tile_at: float | None = None
+    job_id: int | None = None
+    results: dict[str, Result] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    def eta_seconds(self) -> float | None:
+        """Time left, extrapolated from the tiles done so far (None until it can be told)."""
+        if self.status != RUNNING or not self.total or self.done <= 0 or self.first_tile_at is None:
+            return None
+        elapsed = time.monotonic() - self.first_tile_at
+        per_tile = elapsed / self.done
+        return max(0.0, per_tile * (self.total - self.done))
+
+    def size_text(self) -> str:
+        if self.in_size is None:
+            return ""
+        text = f"{self.in_size[0]}×{self.in_size[1]}"
+        out = self.latest_result().size if self.results else self.expected_out
+        if out is not None:
+            text += f" → {out[0]}×{out[1]}"
+        return text
+
+    def latest_result(self) -> Result:
+        return list(self.results.values())[-1]
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+class QueueModel(QAbstractListModel):
+    """A flat list of :class:`QueueItem`, addressed by their stable ``key``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[QueueItem] = []
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = str(item.path)
+            if item.message:
+                tip += f"\n{item.message}"
+            return tip
+        if role == ItemRole:
+            return item
+        return None
+
+    def items(self) -> list[QueueItem]:
+        return list(self._items)
+
+    def add(self, path: Path) -> QueueItem:
+        item = QueueItem(path=path)
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(item)
+        self.endInsertRows()
+        return item
+
+    def find(self, key: int) -> QueueItem | None:
+        return next((i for i in self._items if i.key == key), None)
+
+    def find_job(self, job_id: int) -> QueueItem | None:
+        return next((i for i in self._items if i.job_id == job_id), None)
+
+    def row_of(self, key: int) -> int:
+        return next((r for r, i in enumerate(self._items) if i.key == key), -1)
+
+    def changed(self, key: int) -> None:
+        """Repaint one item after its fields were updated in place."""
+        row = self.row_of(key)
+        if row >= 0:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def remove(self, keys: set[int]) -> None:
+        for row in reversed(range(len(self._items))):
+            if self._items[row].key in keys:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._items[row]
+                self.endRemoveRows()
+
+    def next_pending(self) -> QueueItem | None:
+        return next((i for i in self._items if i.status == PENDING), None)
+
+
+class QueueDelegate(QStyledItemDelegate):
+    """Paints an item as a card: thumbnail, name, sizes, status and a thin progress bar."""
+
+    HEIGHT = 64
+    THUMB = 48
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        return QSize(220, self.HEIGHT)
+
+    def paint(
+        self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        item: QueueItem | None = index.data(ItemRole)
+        if item is None:
+            return
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        palette: QPalette = option.palette  # type: ignore[attr-defined]
+        state = option.state  # type: ignore[attr-defined]
+        card = QRectF(rect).adjusted(4, 2, -4, -2)
+        if state & QStyle.StateFlag.State_Selected:
+            hl = QColor(palette.color(QPalette.ColorRole.Highlight))
+            hl.setAlpha(70)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(hl)
+            p.drawRoundedRect(card, 6, 6)
+        elif state & QStyle.StateFlag.State_MouseOver:
+            hover = QColor(palette.color(QPalette.ColorRole.Text))
+            hover.setAlpha(18)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(hover)
+            p.drawRoundedRect(card, 6, 6)
+
+        thumb_box = QRect(
+            int(card.left()) + 6,
+            int(card.top()) + (int(card.height()) - self.THUMB) // 2,
+            self.THUMB,
+            self.THUMB,
+        )
+        shown = item.thumb  # small already: scaling it per paint is cheap
+        if shown is not None and not shown.isNull():
+            scaled = shown.scaled(
+                thumb_box.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            x = thumb_box.left() + (thumb_box.width() - scaled.width()) // 2
+            y = thumb_box.top() + (thumb_box.height() - scaled.height()) // 2
+            p.drawImage(x, y, scaled)
+        else:
+            ph = QColor(palette.color(QPalette.ColorRole.Text))
+            ph.setAlpha(30)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(ph)
+            p.drawRoundedRect(QRectF(thumb_box), 4, 4)
+
+        text_left = thumb_box.right() + 10
+        text_w = int(card.right()) - text_left - 8
+        name_font = QFont(option.font)  # type: ignore[attr-defined]
+        name_font.setWeight(QFont.Weight.DemiBold)
+        p.setFont(name_font)
+        p.setPen(palette.color(QPalette.ColorRole.Text))
+        fm = p.fontMetrics()
+        top = int(card.top()) + 7
+        p.drawText(
+            QRect(text_left, top, text_w, fm.height()),
+            Qt.AlignmentFlag.AlignLeft,
+            fm.elidedText(item.name, Qt.TextElideMode.ElideMiddle, text_w),
+        )
+
+        small = QFont(option.font)  # type: ignore[attr-defined]
+        small.setPointSizeF(max(7.5, small.pointSizeF() * 0.88))
+        p.setFont(small)
+        sfm = p.fontMetrics()
+        dim = QColor(palette.color(QPalette.ColorRole.Text))
+        dim.setAlpha(160)
+        line2 = top + fm.height() + 2
+        p.setPen(dim)
+        p.drawText(
+            QRect(text_left, line2, text_w, sfm.height()),
+            Qt.AlignmentFlag.AlignLeft,
+            sfm.elidedText(item.size_text(), Qt.TextElideMode.ElideRight, text_w),
+        )
+
+        status = STATUS_TEXT.get(item.status, item.status)
+        if item.status == DONE and item.results:
+            status = f"Done · {format_seconds(item.latest_result().seconds)}"
+        elif item.status == RUNNING and item.total:
+            status = f"{round(100 * item.fraction())}%"
+            eta = item.eta_seconds()
+            if eta is not None:
+                status += f" · {format_seconds(eta)} left"
+        elif item.status in (FAILED, CANCELLED) and item.message:
+            status = f"{status}: {item.message}"
+        line3 = line2 + sfm.height() + 1
+        colour = STATUS_COLOURS.get(item.status)
+        p.setPen(QColor(colour) if colour else dim)
+        p.drawText(
+            QRect(text_left, line3, text_w, sfm.height()),
+            Qt.AlignmentFlag.AlignLeft,
+            sfm.elidedText(status, Qt.TextElideMode.ElideRight, text_w),
+        )
+
+        if item.status == RUNNING:
+            bar = QRectF(text_left, card.bottom() - 6, text_w, 3)
+            track = QColor(palette.color(QPalette.ColorRole.Text))
+            track.setAlpha(40)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(track)
+            p.drawRoundedRect(bar, 1.5, 1.5)
+            p.setBrush(QColor(STATUS_COLOURS[RUNNING]))
+            p.drawRoundedRect(
+                QRectF(bar.left(), bar.top(), bar.width() * item.fraction(), bar.height()), 1.5, 1.5
+            )
+        p.restore()
+
+
+class QueueView(QListView):
+    """The list of queued images; Delete removes the selected ones (except a running job)."""
+
+    remove_requested = Signal(list)  # keys
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setItemDelegate(QueueDelegate(self))
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setMouseTracking(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.setMinimumWidth(220)
+
+    def selected_items(self) -> list[QueueItem]:
+        return (
+            [i.data(ItemRole) for i in self.selectionModel().selectedRows()] if self.selectionModel() else []
+        )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            keys = [i.key for i in self.selected_items()]
+            if keys:
+                self.remove_requested.emit(keys)
+                event.accept()
+                return
+        super().keyPressEvent(event)

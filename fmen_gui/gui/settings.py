@@ -1,0 +1,127 @@
+"""User settings of the desktop app and their persistence in ``QSettings``.
+
+The settings are a plain dataclass so widgets, tests and the job builder share one typed value
+instead of sprinkling string keys around. The store is injectable: the app uses the user's
+native ``QSettings``, tests pass an INI file in a temporary folder so they never touch (or
+depend on) the developer's real settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "FMEN"
+APPLICATION = "FMEN Upscaler"
+
+MODELS: dict[str, str] = {"fmen": "FMEN — quality", "fmen-s": "FMEN-S — speed"}
+SCALES: tuple[int, ...] = (2, 3, 4)
+PRECISIONS: dict[str, str] = {"auto": "Auto", "fp32": "FP32", "fp16": "FP16", "bf16": "BF16"}
+# Output format key (file extension) -> label shown to the user. Mirrors
+# ``fmen_gui.engine.images.OUTPUT_FORMATS`` but stays importable without the engine.
+FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
+LOSSY_FORMATS = frozenset({"jpg", "webp"})
+DEFAULT_TEMPLATE = "{stem}_{model}_x{scale}"
+THEMES = ("dark", "light")
+VIEW_MODES = ("slider", "side")
+
+
+@dataclass
+class AppSettings:
+    """Everything the user can choose that should survive a restart."""
+
+    model: str = "fmen-s"
+    scale: int = 4
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int = 0  # 0 means "auto"; otherwise low-resolution pixels per tile side
+    output_dir: str = ""  # empty means "beside the input"
+    output_format: str = "png"
+    quality: int = 95
+    template: str = DEFAULT_TEMPLATE
+    theme: str = "dark"
+    view_mode: str = "slider"
+    smooth: bool = False  # how the original is enlarged: nearest (honest pixels) or smooth
+    last_open_dir: str = ""
+    geometry: bytes = field(default=b"", repr=False)
+    window_state: bytes = field(default=b"", repr=False)
+    splitter: bytes = field(default=b"", repr=False)
+
+    def normalised(self) -> AppSettings:
+        """Return a copy with every out-of-range value replaced by its default.
+
+        Settings files outlive versions and can be edited by hand; a bad value must never stop
+        the app from starting.
+        """
+        d = AppSettings()
+        return dataclasses.replace(
+            self,
+            model=self.model if self.model in MODELS else d.model,
+            scale=self.scale if self.scale in SCALES else d.scale,
+            precision=self.precision if self.precision in PRECISIONS else d.precision,
+            tile=self.tile if 0 <= self.tile <= 8192 else d.tile,
+            output_format=self.output_format if self.output_format in FORMATS else d.output_format,
+            quality=min(100, max(1, self.quality)),
+            template=self.template.strip() or d.template,
+            theme=self.theme if self.theme in THEMES else d.theme,
+            view_mode=self.view_mode if self.view_mode in VIEW_MODES else d.view_mode,
+        )
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """Convert a raw QSettings value to the type of ``default``.
+
+    INI files give back strings ("true", "4") while native stores keep types, so the store
+    normalises both instead of trusting either.
+    """
+    if value is None:
+        return default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, bytes):
+            if isinstance(value, QByteArray):
+                return bytes(value.data())
+            if isinstance(value, bytes | bytearray):
+                return bytes(value)
+            return default
+        return str(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class SettingsStore:
+    """Loads and saves :class:`AppSettings` from one ``QSettings`` instance."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self.qsettings = qsettings if qsettings is not None else QSettings(ORGANISATION, APPLICATION)
+
+    @classmethod
+    def from_file(cls, path: str) -> SettingsStore:
+        """A store backed by an INI file (tests, portable installs)."""
+        return cls(QSettings(path, QSettings.Format.IniFormat))
+
+    def load(self) -> AppSettings:
+        """Read every field, falling back to defaults for missing or malformed values."""
+        defaults = AppSettings()
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(AppSettings):
+            default = getattr(defaults, f.name)
+            values[f.name] = _coerce(self.qsettings.value(f.name), default)
+        return AppSettings(**values).normalised()
+
+    def save(self, settings: AppSettings) -> None:
+        """Write every field and flush, so a crash right after still keeps the choice."""
+        for f in dataclasses.fields(AppSettings):
+            value = getattr(settings, f.name)
+            if isinstance(value, bytes):
+                value = QByteArray(value)
+            self.qsettings.setValue(f.name, value)
+        self.qsettings.sync()

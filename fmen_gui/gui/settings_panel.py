@@ -1,0 +1,405 @@
+"""The settings panel on the right: model, scale, device, precision, tiling and output.
+
+It edits an :class:`AppSettings` value and says so with ``changed``; the window persists it.
+Scale buttons for which no weights are installed are disabled with the reason in their
+tooltip, so a user learns *why* before pressing Upscale instead of from a failed job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fmen_gui.errors import FmenError
+from fmen_gui.gui.settings import (
+    DEFAULT_TEMPLATE,
+    FORMATS,
+    LOSSY_FORMATS,
+    MODELS,
+    PRECISIONS,
+    SCALES,
+    AppSettings,
+)
+
+log = logging.getLogger(__name__)
+
+DeviceList = list[tuple[str, str, list[str]]]
+
+
+def weights_availability() -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str], str]:
+    """(labels of installed weights, reasons for missing ones, a problem line or "").
+
+    Reads the registry's manifests only (no torch), so it is cheap enough for the GUI thread.
+    """
+    from fmen_gui.weights import registry
+
+    try:
+        found = registry.available()
+    except FmenError as exc:
+        return {}, {}, str(exc)
+    labels = {key: entry.label for key, entry in found.items()}
+    missing = {(m, s): registry.missing_message(m, s) for m in MODELS for s in SCALES if (m, s) not in found}
+    return labels, missing, ""
+
+
+class SettingsPanel(QScrollArea):
+    """Edits the processing and output settings; emits ``changed`` after every edit."""
+
+    changed = Signal()
+    import_requested = Signal()
+    download_requested = Signal()
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = dataclasses.replace(settings)
+        self._override: Path | None = None
+        self._labels: dict[tuple[str, int], str] = {}
+        self._missing: dict[tuple[str, int], str] = {}
+        self._problem = ""
+        self._devices: DeviceList = []
+        self._updating = False
+
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        body.setObjectName("settingsBody")
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(10, 8, 12, 8)
+        layout.setSpacing(12)
+        layout.addWidget(self._build_model_group())
+        layout.addWidget(self._build_processing_group())
+        layout.addWidget(self._build_output_group())
+        layout.addStretch(1)
+        self.setWidget(body)
+        self.setMinimumWidth(280)
+
+        self._load(self._settings)
+        self.refresh_weights()
+
+    # ------------------------------------------------------------------ construction
+    def _build_model_group(self) -> QGroupBox:
+        box = QGroupBox("Model")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.model_combo = QComboBox()
+        for key, text in MODELS.items():
+            self.model_combo.addItem(text, key)
+        self.model_combo.setToolTip("FMEN: best quality. FMEN-S: faster and lighter, nearly as sharp.")
+        form.addRow("Model", self.model_combo)
+
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.setSpacing(4)
+        self.scale_group = QButtonGroup(self)
+        self.scale_group.setExclusive(True)
+        self.scale_buttons: dict[int, QPushButton] = {}
+        for s in SCALES:
+            b = QPushButton(f"×{s}")
+            b.setCheckable(True)
+            b.setMinimumWidth(44)
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.scale_group.addButton(b, s)
+            self.scale_buttons[s] = b
+            h.addWidget(b)
+        form.addRow("Scale", row)
+
+        self.weights_label = QLabel()
+        self.weights_label.setWordWrap(True)
+        self.weights_label.setObjectName("hint")
+        form.addRow(self.weights_label)
+
+        buttons = QWidget()
+        v = QVBoxLayout(buttons)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(4)
+        self.import_button = QPushButton("Import weights…")
+        self.import_button.setToolTip("Add any FMEN-family checkpoint (.pt, .pth, .safetensors)")
+        self.download_button = QPushButton("Download official FMEN-S ×4")
+        self.download_button.setToolTip("The authors' release (1.4 MB), verified by its SHA-256")
+        v.addWidget(self.import_button)
+        v.addWidget(self.download_button)
+        form.addRow(buttons)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.scale_group.idToggled.connect(self._on_scale_toggled)
+        self.import_button.clicked.connect(self.import_requested)
+        self.download_button.clicked.connect(self.download_requested)
+        return box
+
+    def _build_processing_group(self) -> QGroupBox:
+        box = QGroupBox("Processing")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.device_combo = QComboBox()
+        self.device_combo.setToolTip("Auto picks the first GPU, else the CPU")
+        self.device_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.device_combo.setMinimumContentsLength(12)
+        form.addRow("Device", self.device_combo)
+        self.precision_combo = QComboBox()
+        self.precision_combo.setToolTip("Auto: FP16 on GPUs, exact FP32 on the CPU")
+        form.addRow("Precision", self.precision_combo)
+        self.tile_spin = QSpinBox()
+        self.tile_spin.setRange(0, 4096)
+        self.tile_spin.setSingleStep(32)
+        self.tile_spin.setSpecialValueText("Auto")
+        self.tile_spin.setSuffix(" px")
+        self.tile_spin.setToolTip(
+            "Input pixels per tile side. Auto fits the device's memory; smaller tiles use less "
+            "memory and show progress more often. Tiles overlap, so the result is seamless."
+        )
+        form.addRow("Tile size", self.tile_spin)
+        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
+        self.precision_combo.currentIndexChanged.connect(self._emit_changed)
+        self.tile_spin.valueChanged.connect(self._emit_changed)
+        return box
+
+    def _build_output_group(self) -> QGroupBox:
+        box = QGroupBox("Output")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        folder = QWidget()
+        h = QHBoxLayout(folder)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.setSpacing(4)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("Beside the input")
+        self.folder_edit.setClearButtonEnabled(True)
+        self.folder_button = QToolButton()
+        self.folder_button.setText("…")
+        self.folder_button.setToolTip("Choose the output folder")
+        h.addWidget(self.folder_edit, 1)
+        h.addWidget(self.folder_button)
+        form.addRow("Folder", folder)
+        self.format_combo = QComboBox()
+        for key, text in FORMATS.items():
+            self.format_combo.addItem(text, key)
+        form.addRow("Format", self.format_combo)
+        self.quality_spin = QSpinBox()
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setToolTip("JPEG and WebP quality (PNG and TIFF are lossless)")
+        form.addRow("Quality", self.quality_spin)
+        self.template_edit = QLineEdit()
+        self.template_edit.setPlaceholderText(DEFAULT_TEMPLATE)
+        self.template_edit.setToolTip("Fields: {stem} (input name), {model}, {scale}")
+        form.addRow("File name", self.template_edit)
+        self.name_preview = QLabel()
+        self.name_preview.setObjectName("hint")
+        self.name_preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("", self.name_preview)
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.folder_edit.textChanged.connect(self._on_text_changed)
+        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        self.quality_spin.valueChanged.connect(self._emit_changed)
+        self.template_edit.textChanged.connect(self._on_text_changed)
+        return box
+
+    # ------------------------------------------------------------------ values
+    def _load(self, s: AppSettings) -> None:
+        self._updating = True
+        try:
+            self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(s.model)))
+            self.scale_buttons[s.scale].setChecked(True)
+            self._fill_devices(s.device)
+            self._fill_precisions(s.precision)
+            self.tile_spin.setValue(s.tile)
+            self.folder_edit.setText(s.output_dir)
+            self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
+            self.quality_spin.setValue(s.quality)
+            self.template_edit.setText("" if s.template == DEFAULT_TEMPLATE else s.template)
+        finally:
+            self._updating = False
+        self._update_dependent()
+
+    def settings(self) -> AppSettings:
+        """The panel's current choices, merged into the settings it was given."""
+        s = self._settings
+        s.model = str(self.model_combo.currentData())
+        checked = self.scale_group.checkedId()
+        s.scale = checked if checked in SCALES else s.scale
+        s.device = str(self.device_combo.currentData() or "auto")
+        s.precision = str(self.precision_combo.currentData() or "auto")
+        s.tile = self.tile_spin.value()
+        s.output_dir = self.folder_edit.text().strip()
+        s.output_format = str(self.format_combo.currentData())
+        s.quality = self.quality_spin.value()
+        s.template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
+        return dataclasses.replace(s)
+
+    def set_weights_override(self, path: Path | None) -> None:
+        """Use one explicit weights file (``--weights``): model and scale come from it."""
+        self._override = path
+        self.refresh_weights()
+
+    @property
+    def weights_override(self) -> Path | None:
+        return self._override
+
+    def weights_problem(self) -> str:
+        """Why the current choice cannot run (no weights), or "" when it can."""
+        if self._override is not None:
+            return ""
+        if self._problem:
+            return self._problem
+        s = self.settings()
+        if not self._labels and not self._missing:
+            return ""  # registry unknown: let the engine decide
+        return self._missing.get((s.model, s.scale), "")
+
+    # ------------------------------------------------------------------ weights
+    def refresh_weights(self) -> None:
+        """Re-read the installed weights and enable the matching scale choices."""
+        try:
+            self._labels, self._missing, self._problem = weights_availability()
+        except ImportError as exc:  # registry not installed: an incomplete build
+            self._labels, self._missing, self._problem = {}, {}, f"weights registry unavailable: {exc}"
+        self._update_dependent()
+
+    def _update_dependent(self) -> None:
+        model = str(self.model_combo.currentData())
+        for s, button in self.scale_buttons.items():
+            if self._override is not None:
+                button.setEnabled(False)
+                button.setToolTip(f"Scale comes from {self._override.name}")
+            elif (model, s) in self._missing:
+                button.setEnabled(False)
+                button.setToolTip(self._missing[(model, s)])
+            else:
+                button.setEnabled(True)
+                button.setToolTip(self._labels.get((model, s), f"×{s}"))
+        self.model_combo.setEnabled(self._override is None)
+        scale = self.scale_group.checkedId()
+        if self._override is not None:
+            text = f"Weights: {self._override.name} (explicit file)"
+        elif self._problem:
+            text = f"⚠ {self._problem}"
+        elif (model, scale) in self._labels:
+            text = f"Weights: {self._labels[(model, scale)]}"
+        elif (model, scale) in self._missing:
+            text = f"⚠ {self._missing[(model, scale)]}"
+        else:
+            text = ""
+        self.weights_label.setText(text)
+        self.weights_label.setVisible(bool(text))
+        fmt = str(self.format_combo.currentData())
+        self.quality_spin.setEnabled(fmt in LOSSY_FORMATS)
+        template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
+        try:
+            name = template.format(stem="photo", model=model, scale=scale, ext=fmt)
+            self.name_preview.setText(f"e.g. {name}.{fmt}")
+        except (KeyError, IndexError, ValueError):
+            self.name_preview.setText("⚠ use only {stem}, {model}, {scale}")
+
+    # ------------------------------------------------------------------ devices
+    def set_devices(self, devices: DeviceList) -> None:
+        """Fill the device list with what the worker detected (names, precisions)."""
+        self._devices = list(devices)
+        current = str(self.device_combo.currentData() or self._settings.device)
+        precision = str(self.precision_combo.currentData() or self._settings.precision)
+        self._updating = True
+        try:
+            self._fill_devices(current)
+            self._fill_precisions(precision)
+        finally:
+            self._updating = False
+
+    def device_label(self, key: str) -> str:
+        return next((label for k, label, _ in self._devices if k == key), key)
+
+    def _fill_devices(self, selected: str) -> None:
+        self.device_combo.clear()
+        first = self._devices[0][1] if self._devices else ""
+        self.device_combo.addItem(f"Auto — {first}" if first else "Auto", "auto")
+        keys = ["auto"]
+        for key, label, _ in self._devices:
+            self.device_combo.addItem(label, key)
+            keys.append(key)
+        if selected not in keys:  # remembered device not (yet) detected: keep it selectable
+            self.device_combo.addItem(
+                selected.upper() if self._devices == [] else f"{selected} (not found)", selected
+            )
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(selected)))
+
+    def _fill_precisions(self, selected: str) -> None:
+        key = str(self.device_combo.currentData() or "auto")
+        choices = list(PRECISIONS)
+        if self._devices:
+            entry = (
+                self._devices[0] if key == "auto" else next((d for d in self._devices if d[0] == key), None)
+            )
+            if entry is not None and entry[2]:
+                choices = [c for c in PRECISIONS if c in entry[2]]
+        self.precision_combo.clear()
+        for c in choices:
+            self.precision_combo.addItem(PRECISIONS[c], c)
+        self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(selected)))
+
+    # ------------------------------------------------------------------ slots
+    def _emit_changed(self, *_: object) -> None:
+        if not self._updating:
+            self._update_dependent()
+            self.changed.emit()
+
+    def _on_text_changed(self, _text: str) -> None:
+        self._update_dependent()
+        if not self._updating:
+            self.changed.emit()
+
+    def _on_model_changed(self, _index: int) -> None:
+        self._update_dependent()
+        model = str(self.model_combo.currentData())
+        scale = self.scale_group.checkedId()
+        if (model, scale) in self._missing:  # move to a scale that works for this model
+            for s in sorted(SCALES, reverse=True):
+                if (model, s) not in self._missing:
+                    self.scale_buttons[s].setChecked(True)
+                    break
+        self._emit_changed()
+
+    def _on_scale_toggled(self, _id: int, checked: bool) -> None:
+        if checked:
+            self._emit_changed()
+
+    def _on_device_changed(self, _index: int) -> None:
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            self._fill_precisions(str(self.precision_combo.currentData() or "auto"))
+        finally:
+            self._updating = False
+        self._emit_changed()
+
+    def _on_format_changed(self, _index: int) -> None:
+        self._emit_changed()
+
+    def _choose_folder(self) -> None:
+        start = self.folder_edit.text() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", start)
+        if folder:
+            self.folder_edit.setText(folder)
+            self._emit_changed()
