@@ -68,11 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, help="any FMEN-family checkpoint (its scale comes from the file)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument(
-        "--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "fp16", "bf16"),
         help="auto = fp16 on GPUs, exact fp32 on the CPU",
     )
-    p.add_argument("--tile", type=_tile, default="auto", help="tile size in low-res pixels, auto, or 0 for none")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)")
+    p.add_argument(
+        "--tile", type=_tile, default="auto", help="tile size in low-res pixels, auto, or 0 for none"
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)"
+    )
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--name", default="{stem}_{model}_x{scale}", help="output name template (no extension)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
@@ -90,8 +96,7 @@ def _expand_inputs(inputs: Sequence[Path]) -> Iterator[tuple[Path, Path | None]]
     for item in inputs:
         if item.is_dir():
             found = sorted(
-                p for p in item.rglob("*")
-                if p.is_file() and is_supported(p) and not looks_like_own_output(p)
+                p for p in item.rglob("*") if p.is_file() and is_supported(p) and not looks_like_own_output(p)
             )
             for path in found:
                 yield path, item
@@ -154,7 +159,9 @@ def list_models(out: TextIO) -> None:
     out.write(f"User weights folder:    {user_weights_dir()}\n")
 
 
-def _resolve_output(args: argparse.Namespace, files: list[tuple[Path, Path | None]]) -> tuple[Path | None, Path | None]:
+def _resolve_output(
+    args: argparse.Namespace, files: list[tuple[Path, Path | None]]
+) -> tuple[Path | None, Path | None]:
     """Return (output folder, single output file) from -o."""
     from fmen_gui.engine.images import is_supported
 
@@ -168,7 +175,9 @@ def _resolve_output(args: argparse.Namespace, files: list[tuple[Path, Path | Non
     return args.output, None
 
 
-def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
@@ -217,7 +226,9 @@ def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stde
         err.write(f"error: {where}{exc}\n")
         return 1
     if args.weights and args.scale and args.scale != engine.scale:
-        build_parser().error(f"--scale {args.scale} conflicts with {args.weights}, which is a ×{engine.scale} model")
+        build_parser().error(
+            f"--scale {args.scale} conflicts with {args.weights}, which is a ×{engine.scale} model"
+        )
 
     inputs_resolved = {p.resolve() for p, _ in files if p.exists()}
     progress = _Progress(err, not quiet)
@@ -232,7 +243,11 @@ def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stde
                 if out_dir is not None and root is not None:
                     folder = out_dir / src.parent.relative_to(root)
                 dst = output_path(
-                    src, model_key=engine.model_key, scale=engine.scale, out_dir=folder, fmt=args.format,
+                    src,
+                    model_key=engine.model_key,
+                    scale=engine.scale,
+                    out_dir=folder,
+                    fmt=args.format,
                     template=args.name,
                 )
             if dst.resolve() in inputs_resolved:
@@ -245,8 +260,13 @@ def run(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stde
                 dst.parent.mkdir(parents=True, exist_ok=True)
             progress.begin(f"[{index}/{len(files)}] {src.name}")
             result = engine.upscale_file(
-                src, dst, fmt=args.format, quality=args.quality, overwrite=args.overwrite,
-                progress=progress, cancel=cancel,
+                src,
+                dst,
+                fmt=args.format,
+                quality=args.quality,
+                overwrite=args.overwrite,
+                progress=progress,
+                cancel=cancel,
             )
             progress.end()
             if not quiet:

@@ -23,7 +23,9 @@ def need(path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_user_folders(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Never read or write the real user's data folder from a test."""
     data = tmp_path_factory.mktemp("userdata")
     monkeypatch.setenv("FMEN_DATA_DIR", str(data))

@@ -91,7 +91,8 @@ def test_train_form_checkpoint_loads_as_deploy() -> None:
 def test_ntire_names_and_module_prefix_are_canonicalized() -> None:
     state = FMEN(preset_config("fmen-s", 4)).state_dict()
     renamed = {
-        "module." + k.replace("ERBs.", "basic_blocks.").replace("HFABs.", "hfabs."): v for k, v in state.items()
+        "module." + k.replace("ERBs.", "basic_blocks.").replace("HFABs.", "hfabs."): v
+        for k, v in state.items()
     }
     assert set(canonicalize_keys(renamed)) == set(state)
     _model, desc = load_model(renamed)

@@ -40,8 +40,7 @@ class FMENConfig:
     def __post_init__(self) -> None:
         if len(self.up_blocks) != self.down_blocks + 1:
             raise ValueError(
-                f"up_blocks needs down_blocks + 1 = {self.down_blocks + 1} entries, "
-                f"got {len(self.up_blocks)}"
+                f"up_blocks needs down_blocks + 1 = {self.down_blocks + 1} entries, got {len(self.up_blocks)}"
             )
         if self.mid_channels <= 4:
             raise ValueError("mid_channels must exceed 4 (the warm-up HFAB uses mid - 4)")

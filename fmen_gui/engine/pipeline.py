@@ -103,7 +103,7 @@ class Upscaler:
         pixels = budget // self.bytes_per_pixel()
         if height * width <= pixels:
             return 0
-        side = int(math.isqrt(pixels)) - 2 * self.overlap
+        side = math.isqrt(pixels) - 2 * self.overlap
         return max(MIN_TILE, side // 16 * 16)
 
     # -- running ------------------------------------------------------------------------------
@@ -215,9 +215,11 @@ class Engine:
         from fmen_gui.weights.registry import find_weights
 
         self.settings = settings
-        path = settings.weights if settings.weights is not None else find_weights(
-            settings.model, settings.scale
-        ).path
+        path = (
+            settings.weights
+            if settings.weights is not None
+            else find_weights(settings.model, settings.scale).path
+        )
         model, descriptor = load_weights(Path(path))
         device = devices.resolve_device(settings.device)
         dtype = devices.resolve_dtype(settings.precision, device)
@@ -282,9 +284,7 @@ class Engine:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         write_image(dst, result, fmt=fmt, quality=quality)
-        return JobResult(
-            src, dst, data.size, result.size, time.perf_counter() - start, self.label
-        )
+        return JobResult(src, dst, data.size, result.size, time.perf_counter() - start, self.label)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -331,7 +331,9 @@ def output_path(
     try:
         stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ImageError(f"bad name template {template!r}: use {{stem}}, {{model}}, {{scale}} ({exc})") from None
+        raise ImageError(
+            f"bad name template {template!r}: use {{stem}}, {{model}}, {{scale}} ({exc})"
+        ) from None
     if not stem or "/" in stem or "\\" in stem:
         raise ImageError(f"bad name template {template!r}: it must give a plain file name")
     return (out_dir if out_dir is not None else src.parent) / f"{stem}.{ext}"
