@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._current_key: int | None = None
         self._running: tuple[int, int] | None = None  # (job_id, item key)
         self._batch = False
+        self._active = False  # a batch was started and has not yet gone idle
         self._follow = True  # show the running item unless the user picked another one
         self._downloading = False
         self._closing = False
@@ -683,22 +684,29 @@ class MainWindow(QMainWindow):
             item.status, item.message, item.done, item.total = PENDING, "", 0, 0
             self.model.changed(item.key)
         self._batch = True
+        self._active = True
         self._follow = True
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Send the next pending item to the worker if none is running."""
-        if self._running is not None or not self._batch or self._closing:
+        """Send the next pending item to the worker if none is running, or go idle."""
+        if self._closing:
+            return
+        if self._running is not None:
             self._update_actions()
             return
-        item = self.model.next_pending()
+        item = self.model.next_pending() if self._batch else None
         if item is None:
-            if not any(i.status == LOADING for i in self.model.items()):
-                self._batch = False
-                self._eta_timer.stop()
-                self.progress_bar.hide()
-                self.idle.emit()
+            if self._batch and any(i.status == LOADING for i in self.model.items()):
+                self._update_actions()  # more images are still being read: wait for them
+                return
+            self._batch = False
+            self._eta_timer.stop()
+            self.progress_bar.hide()
             self._update_actions()
+            if self._active:
+                self._active = False
+                self.idle.emit()
             return
         spec = self.job_spec(item)
         item.status, item.message, item.done, item.total = RUNNING, "", 0, 0
@@ -742,7 +750,7 @@ class MainWindow(QMainWindow):
         if self._running is None:
             if self._batch:
                 self._batch = False
-                self._update_actions()
+                self._dispatch()
             return
         self._batch = False
         self.controller.cancel(self._running[0])

@@ -1,0 +1,215 @@
+"""Fixtures for the GUI tests: offscreen Qt, isolated settings and weights, a fake engine.
+
+The fake pipeline mimics ``fmen_gui.engine.pipeline`` (tiles, progress, cancel, on_tile) with
+nearest-neighbour upscaling and a tunable delay per tile, so queue, cancel and progressive
+display can be tested quickly and deterministically; the real engine is used where the
+behaviour of the real network matters (tests marked by needing the official weights).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmen_gui.errors import Cancelled, ImageError
+
+# Before anything imports Qt (nothing above does): the tests never need a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+OFFICIAL_WEIGHTS = SHARED / "weights" / "official" / "fmen_s_x4_njujet.pt"
+SET5_BABY_LR = SHARED / "data" / "benchmark" / "Set5" / "x4" / "img_001_SRF_4_LR.png"
+
+
+def need(path: Path) -> Path:
+    """Skip with a clear reason when a file from ../shared is absent."""
+    if not path.exists():
+        pytest.skip(f"needs {path} (from ../shared), which is absent on this machine")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_weights(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's installed weights or writes to their data folder."""
+    monkeypatch.setenv("FMEN_WEIGHTS_DIR", str(tmp_path_factory.mktemp("project_weights")))
+    monkeypatch.setenv("FMEN_DATA_DIR", str(tmp_path_factory.mktemp("user_data")))
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "settings" / "fmen-gui.ini"
+
+
+@pytest.fixture
+def store(settings_path: Path):  # type: ignore[no-untyped-def]
+    from fmen_gui.gui.settings import SettingsStore
+
+    return SettingsStore.from_file(str(settings_path))
+
+
+def write_png(path: Path, size: tuple[int, int] = (24, 24), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture
+def images_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    write_png(folder / "a.png", seed=1)
+    write_png(folder / "b.png", seed=2)
+    return folder
+
+
+@pytest.fixture
+def real_small_image(tmp_path: Path) -> Path:
+    """A 24×24 crop of a real photograph (Set5 baby), fast enough for CPU tests."""
+    src = need(SET5_BABY_LR)
+    dst = tmp_path / "real" / "baby24.png"
+    dst.parent.mkdir(parents=True)
+    Image.open(src).convert("RGB").crop((48, 40, 72, 64)).save(dst)
+    return dst
+
+
+@pytest.fixture
+def official_weights() -> Path:
+    return need(OFFICIAL_WEIGHTS)
+
+
+# ---------------------------------------------------------------------------------- fake engine
+@dataclass(frozen=True)
+class FakeSettings:
+    model: str = "fmen-s"
+    scale: int = 4
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | str = "auto"
+
+
+class FakeEngine:
+    """Nearest-neighbour "network" with the real engine's calling conventions."""
+
+    created: list[FakeSettings] = []  # noqa: RUF012 - shared on purpose: counts loads per test
+    tile_delay = 0.0
+    fail_with: Exception | None = None
+    started = threading.Event()
+
+    def __init__(self, settings: FakeSettings) -> None:
+        type(self).created.append(settings)
+        self.settings = settings
+        self.scale = settings.scale
+        self.model_key = settings.model
+        self.label = f"{'FMEN-S' if settings.model == 'fmen-s' else 'FMEN'} ×{settings.scale}"
+        self.device_label = "Fake CPU"
+
+    def upscale_data(self, data, *, tile=None, progress=None, cancel=None, on_tile=None):  # type: ignore[no-untyped-def]
+        if type(self).fail_with is not None:
+            raise type(self).fail_with
+        s = self.scale
+        h, w = data.rgb.shape[:2]
+        size = 8 if tile in (None, "auto", 0) else int(tile)
+        boxes = [(y, min(h, y + size), x, min(w, x + size)) for y in range(0, h, size) for x in range(0, w, size)]
+        out = np.zeros((h * s, w * s, 3), dtype=data.rgb.dtype)
+        type(self).started.set()
+        for done, (y0, y1, x0, x1) in enumerate(boxes, 1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            time.sleep(type(self).tile_delay)
+            block = data.rgb[y0:y1, x0:x1].repeat(s, 0).repeat(s, 1)
+            out[y0 * s : y1 * s, x0 * s : x1 * s] = block
+            if on_tile:
+                on_tile(out, (y0 * s, y1 * s, x0 * s, x1 * s))
+            if progress:
+                progress(done, len(boxes))
+        alpha = None if data.alpha is None else data.alpha.repeat(s, 0).repeat(s, 1)
+        return replace(data, rgb=out, alpha=alpha)
+
+
+def _fake_output_path(src: Path, *, model_key: str, scale: int, out_dir: Path | None = None,
+                      fmt: str | None = None, template: str = "{stem}_{model}_x{scale}") -> Path:
+    ext = fmt or "png"
+    try:
+        stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ImageError(f"bad name template {template!r}") from exc
+    return (out_dir or src.parent) / f"{stem}.{ext}"
+
+
+def _fake_unique_path(path: Path) -> Path:
+    n = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+        n += 1
+    return candidate
+
+
+@pytest.fixture
+def fake_pipeline() -> Iterator[SimpleNamespace]:
+    FakeEngine.created = []
+    FakeEngine.tile_delay = 0.0
+    FakeEngine.fail_with = None
+    FakeEngine.started = threading.Event()
+    yield SimpleNamespace(
+        Engine=FakeEngine,
+        EngineSettings=FakeSettings,
+        output_path=_fake_output_path,
+        unique_path=_fake_unique_path,
+        FakeEngine=FakeEngine,
+    )
+
+
+@pytest.fixture
+def fake_devices() -> SimpleNamespace:
+    info = SimpleNamespace
+    return SimpleNamespace(
+        list_devices=lambda: [info(key="cuda:0", label="CUDA 0: Fake RTX"), info(key="cpu", label="CPU (2 threads)")],
+        precision_choices=lambda key: ["auto", "fp16", "fp32"] if key.startswith("cuda") else ["auto", "fp32"],
+    )
+
+
+# ---------------------------------------------------------------------------------- windows
+@pytest.fixture
+def make_window(qtbot, store) -> Iterator[Callable[..., object]]:  # type: ignore[no-untyped-def]
+    """Build main windows whose worker threads are always joined at the end of the test."""
+    from fmen_gui.gui.main_window import MainWindow
+    from fmen_gui.gui.worker import UpscaleWorker, WorkerController
+
+    made: list[MainWindow] = []
+
+    def make(pipeline=None, devices=None, weights: Path | None = None, settings_store=None) -> MainWindow:  # type: ignore[no-untyped-def]
+        controller = WorkerController(UpscaleWorker(pipeline=pipeline, devices=devices))
+        window = MainWindow(store=settings_store or store, controller=controller, weights_override=weights)
+        window.confirm_close_during_job = lambda: True  # type: ignore[method-assign]
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        window.shutdown()
+        assert window.controller.thread.isFinished(), "the worker thread outlived its window"
+
+
+def wait_loaded(qtbot, window, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Wait until ``count`` queue items have been decoded (thumbnails and originals ready)."""
+    qtbot.waitUntil(
+        lambda: len(window.model.items()) == count and all(i.original is not None or i.status == "failed"
+                                                           for i in window.model.items()),
+        timeout=10000,
+    )
