@@ -121,7 +121,9 @@ class FakeEngine:
         s = self.scale
         h, w = data.rgb.shape[:2]
         size = 8 if tile in (None, "auto", 0) else int(tile)
-        boxes = [(y, min(h, y + size), x, min(w, x + size)) for y in range(0, h, size) for x in range(0, w, size)]
+        boxes = [
+            (y, min(h, y + size), x, min(w, x + size)) for y in range(0, h, size) for x in range(0, w, size)
+        ]
         out = np.zeros((h * s, w * s, 3), dtype=data.rgb.dtype)
         type(self).started.set()
         for done, (y0, y1, x0, x1) in enumerate(boxes, 1):
@@ -138,8 +140,15 @@ class FakeEngine:
         return replace(data, rgb=out, alpha=alpha)
 
 
-def _fake_output_path(src: Path, *, model_key: str, scale: int, out_dir: Path | None = None,
-                      fmt: str | None = None, template: str = "{stem}_{model}_x{scale}") -> Path:
+def _fake_output_path(
+    src: Path,
+    *,
+    model_key: str,
+    scale: int,
+    out_dir: Path | None = None,
+    fmt: str | None = None,
+    template: str = "{stem}_{model}_x{scale}",
+) -> Path:
     ext = fmt or "png"
     try:
         stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
@@ -176,8 +185,13 @@ def fake_pipeline() -> Iterator[SimpleNamespace]:
 def fake_devices() -> SimpleNamespace:
     info = SimpleNamespace
     return SimpleNamespace(
-        list_devices=lambda: [info(key="cuda:0", label="CUDA 0: Fake RTX"), info(key="cpu", label="CPU (2 threads)")],
-        precision_choices=lambda key: ["auto", "fp16", "fp32"] if key.startswith("cuda") else ["auto", "fp32"],
+        list_devices=lambda: [
+            info(key="cuda:0", label="CUDA 0: Fake RTX"),
+            info(key="cpu", label="CPU (2 threads)"),
+        ],
+        precision_choices=lambda key: (
+            ["auto", "fp16", "fp32"] if key.startswith("cuda") else ["auto", "fp32"]
+        ),
     )
 
 
@@ -206,10 +220,28 @@ def make_window(qtbot, store) -> Iterator[Callable[..., object]]:  # type: ignor
         assert window.controller.thread.isFinished(), "the worker thread outlived its window"
 
 
-def wait_loaded(qtbot, window, count: int) -> None:  # type: ignore[no-untyped-def]
-    """Wait until ``count`` queue items have been decoded (thumbnails and originals ready)."""
-    qtbot.waitUntil(
-        lambda: len(window.model.items()) == count and all(i.original is not None or i.status == "failed"
-                                                           for i in window.model.items()),
-        timeout=10000,
-    )
+@pytest.fixture
+def wait_loaded(qtbot) -> Callable[..., None]:  # type: ignore[no-untyped-def]
+    """``wait_loaded(window, n)``: wait until n queue items are decoded (or failed to be)."""
+
+    def wait(window, count: int) -> None:  # type: ignore[no-untyped-def]
+        qtbot.waitUntil(
+            lambda: (
+                len(window.model.items()) == count
+                and all(i.original is not None or i.status == "failed" for i in window.model.items())
+            ),
+            timeout=10000,
+        )
+
+    return wait
+
+
+@pytest.fixture
+def make_png() -> Callable[..., Path]:
+    return write_png
+
+
+@pytest.fixture
+def set5_baby() -> Path:
+    """The 128×128 Set5 "baby" low-resolution input."""
+    return need(SET5_BABY_LR)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FakeEngine, wait_loaded, write_png
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
@@ -18,12 +17,15 @@ def drop_paths(window, paths: list[Path]) -> None:  # type: ignore[no-untyped-de
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     assert window.overlay.isVisible(), "no drop highlight while dragging"
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, drop)
     assert not window.overlay.isVisible()
 
@@ -33,15 +35,17 @@ def run_queue(qtbot, window, timeout: int = 20000) -> None:  # type: ignore[no-u
         window.start()
 
 
-def test_dropping_files_and_a_folder_queues_them(qtbot, make_window, images_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dropping_files_and_a_folder_queues_them(
+    wait_loaded, make_png, qtbot, make_window, images_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     nested = tmp_path / "folder" / "deeper"
-    write_png(nested / "c.png")
-    write_png(tmp_path / "folder" / "d.png")
+    make_png(nested / "c.png")
+    make_png(tmp_path / "folder" / "d.png")
     (tmp_path / "folder" / "notes.txt").write_text("not an image")
-    write_png(tmp_path / "folder" / "d_fmen-s_x4.png")  # an earlier result: skipped
+    make_png(tmp_path / "folder" / "d_fmen-s_x4.png")  # an earlier result: skipped
     drop_paths(window, [images_dir / "a.png", images_dir / "b.png", tmp_path / "folder"])
-    wait_loaded(qtbot, window, 4)
+    wait_loaded(window, 4)
     names = [i.name for i in window.model.items()]
     assert names == ["a.png", "b.png", "d.png", "c.png"]  # a folder's files, then its subfolders
     assert all(i.status == "pending" for i in window.model.items())
@@ -61,32 +65,36 @@ def test_dropping_a_text_file_is_rejected_with_a_message(qtbot, make_window, tmp
     assert not QApplication.activeModalWidget()
 
 
-def test_a_corrupt_image_fails_its_item_only(qtbot, make_window, tmp_path: Path, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrupt_image_fails_its_item_only(
+    wait_loaded, qtbot, make_window, tmp_path: Path, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     window.add_paths([bad, images_dir / "a.png"])
-    wait_loaded(qtbot, window, 2)
+    wait_loaded(window, 2)
     items = {i.name: i for i in window.model.items()}
     assert items["broken.png"].status == "failed" and items["broken.png"].message
     assert items["a.png"].status == "pending"
 
 
-def test_paste_queues_a_clipboard_image(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_paste_queues_a_clipboard_image(wait_loaded, qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     image = QImage(16, 12, QImage.Format.Format_RGB888)
     image.fill(Qt.GlobalColor.darkCyan)
     QGuiApplication.clipboard().setImage(image)
     window.paste_action.trigger()
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     item = window.model.items()[0]
     assert item.in_size == (16, 12) and item.path.exists()
 
 
-def test_upscale_shows_progress_and_saves(qtbot, make_window, fake_pipeline, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_upscale_shows_progress_and_saves(
+    wait_loaded, qtbot, make_window, fake_pipeline, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png", images_dir / "b.png"])
-    wait_loaded(qtbot, window, 2)
+    wait_loaded(window, 2)
     progress: list[tuple[int, int, int]] = []
     tiles: list[int] = []
     window.controller.worker.progress.connect(lambda j, d, t: progress.append((j, d, t)))
@@ -103,7 +111,7 @@ def test_upscale_shows_progress_and_saves(qtbot, make_window, fake_pipeline, ima
         assert [d for d, _ in job] == sorted(d for d, _ in job), "progress went backwards"
         assert job[-1][0] == job[-1][1] == 9
     assert tiles, "no tile was shown while running"
-    assert len(FakeEngine.created) == 1, "the model was reloaded between jobs"
+    assert len(fake_pipeline.Engine.created) == 1, "the model was reloaded between jobs"
     assert "Last run" in window.run_label.text() and window.device_label.text() == "Fake CPU"
     # The view shows the original against the result, which can be swapped for comparison.
     left, right = window.view.sources()
@@ -111,19 +119,21 @@ def test_upscale_shows_progress_and_saves(qtbot, make_window, fake_pipeline, ima
     assert window.save_action.isEnabled()
 
 
-def test_the_model_reloads_only_when_it_must(qtbot, make_window, fake_pipeline, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_model_reloads_only_when_it_must(
+    wait_loaded, qtbot, make_window, fake_pipeline, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window(pipeline=fake_pipeline)
     window.panel.refresh_weights = lambda: None  # type: ignore[method-assign]
     window.panel._missing = {}  # pretend every model and scale has weights
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     run_queue(qtbot, window)
     window.panel.tile_spin.setValue(64)  # a tile change needs no reload
     run_queue(qtbot, window)
-    assert len(FakeEngine.created) == 1
+    assert len(fake_pipeline.Engine.created) == 1
     window.panel.scale_buttons[2].setChecked(True)  # a scale change does
     run_queue(qtbot, window)
-    assert len(FakeEngine.created) == 2
+    assert len(fake_pipeline.Engine.created) == 2
     item = window.model.items()[0]
     assert list(item.results) == ["FMEN-S ×4", "FMEN-S ×2"]
     # Both results of the same picture can be put side by side.
@@ -134,12 +144,17 @@ def test_the_model_reloads_only_when_it_must(qtbot, make_window, fake_pipeline, 
     assert window.view.canvas_size().width() == 96
 
 
-def test_cancel_mid_job_saves_nothing_and_the_next_job_runs(qtbot, make_window, fake_pipeline,  # type: ignore[no-untyped-def]
-                                                          images_dir: Path) -> None:
+def test_cancel_mid_job_saves_nothing_and_the_next_job_runs(
+    wait_loaded,
+    qtbot,
+    make_window,
+    fake_pipeline,  # type: ignore[no-untyped-def]
+    images_dir: Path,
+) -> None:
     fake_pipeline.Engine.tile_delay = 0.05
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png", images_dir / "b.png"])
-    wait_loaded(qtbot, window, 2)
+    wait_loaded(window, 2)
     window.start()
     a = window.model.items()[0]
     qtbot.waitUntil(lambda: a.done > 0, timeout=10000)  # mid-job: some tiles are done
@@ -157,11 +172,16 @@ def test_cancel_mid_job_saves_nothing_and_the_next_job_runs(qtbot, make_window, 
     assert b.status == "done" and b.latest_result().path.exists()
 
 
-def test_a_failure_marks_its_item_and_the_queue_goes_on(qtbot, make_window, fake_pipeline,  # type: ignore[no-untyped-def]
-                                                       images_dir: Path) -> None:
+def test_a_failure_marks_its_item_and_the_queue_goes_on(
+    wait_loaded,
+    qtbot,
+    make_window,
+    fake_pipeline,  # type: ignore[no-untyped-def]
+    images_dir: Path,
+) -> None:
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     fake_pipeline.Engine.fail_with = EngineError("out of memory even with 32-pixel tiles")
     run_queue(qtbot, window)
     item = window.model.items()[0]
@@ -169,26 +189,30 @@ def test_a_failure_marks_its_item_and_the_queue_goes_on(qtbot, make_window, fake
     assert "out of memory" in window.statusBar().currentMessage()
     fake_pipeline.Engine.fail_with = None
     window.add_paths([images_dir / "b.png"])
-    wait_loaded(qtbot, window, 2)
+    wait_loaded(window, 2)
     run_queue(qtbot, window)
     assert window.model.items()[1].status == "done"
 
 
-def test_engine_bugs_are_reported_not_lost(qtbot, make_window, fake_pipeline, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_engine_bugs_are_reported_not_lost(
+    wait_loaded, qtbot, make_window, fake_pipeline, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     fake_pipeline.Engine.fail_with = ZeroDivisionError("boom")
     run_queue(qtbot, window)
     item = window.model.items()[0]
     assert item.status == "failed" and "ZeroDivisionError" in item.message
 
 
-def test_closing_during_a_job_cancels_cleanly(qtbot, make_window, fake_pipeline, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_closing_during_a_job_cancels_cleanly(
+    wait_loaded, qtbot, make_window, fake_pipeline, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     fake_pipeline.Engine.tile_delay = 0.2
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     asked: list[bool] = []
     window.confirm_close_during_job = lambda: asked.append(True) or False  # first answer: no
     window.start()
@@ -210,7 +234,9 @@ def test_devices_are_listed_by_name(qtbot, make_window, fake_pipeline, fake_devi
     texts = [combo.itemText(i) for i in range(combo.count())]
     assert texts == ["Auto — CUDA 0: Fake RTX", "CUDA 0: Fake RTX", "CPU (2 threads)"]
     combo.setCurrentIndex(2)
-    precisions = [window.panel.precision_combo.itemData(i) for i in range(window.panel.precision_combo.count())]
+    precisions = [
+        window.panel.precision_combo.itemData(i) for i in range(window.panel.precision_combo.count())
+    ]
     assert precisions == ["auto", "fp32"]
 
 
@@ -220,7 +246,10 @@ def test_scales_without_weights_are_disabled_with_the_reason(qtbot, make_window,
 
     folder = Path(os.environ["FMEN_WEIGHTS_DIR"])
     (folder / "fmen_s_x4.pt").write_bytes(b"stand-in")
-    manifest = {"version": 1, "weights": [{"file": "fmen_s_x4.pt", "model": "fmen-s", "scale": 4, "sha256": "0"}]}
+    manifest = {
+        "version": 1,
+        "weights": [{"file": "fmen_s_x4.pt", "model": "fmen-s", "scale": 4, "sha256": "0"}],
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     window = make_window()
     panel = window.panel
@@ -236,10 +265,12 @@ def test_scales_without_weights_are_disabled_with_the_reason(qtbot, make_window,
     assert "no weights installed" in window.statusBar().currentMessage().lower()
 
 
-def test_space_flashes_the_original_from_anywhere_but_text_fields(qtbot, make_window, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_space_flashes_the_original_from_anywhere_but_text_fields(
+    wait_loaded, qtbot, make_window, images_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     window.activateWindow()
     window.queue_view.setFocus()
     qtbot.keyPress(window.queue_view, Qt.Key.Key_Space)
@@ -251,10 +282,10 @@ def test_space_flashes_the_original_from_anywhere_but_text_fields(qtbot, make_wi
     assert not window.view.flashing
 
 
-def test_view_shortcuts(qtbot, make_window, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_view_shortcuts(wait_loaded, qtbot, make_window, images_dir: Path) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     window.add_paths([images_dir / "a.png"])
-    wait_loaded(qtbot, window, 1)
+    wait_loaded(window, 1)
     window.view.setFocus()
     qtbot.keyClick(window.view, Qt.Key.Key_2)
     assert window.view.mode == "side" and window.settings.view_mode == "side"
@@ -271,8 +302,13 @@ def test_drop_target_accepts_only_urls(qtbot, make_window) -> None:  # type: ign
     window = make_window()
     mime = QMimeData()
     mime.setText("just text")
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
     assert not window.overlay.isVisible()
