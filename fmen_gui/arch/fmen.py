@@ -116,25 +116,48 @@ class DeployConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-def gate_sigmoid(x: Tensor) -> Tensor:
-    """Sigmoid whose result per element does not depend on the tensor's size (CPU float32).
+_GATE_CHUNK = 1 << 18  # elements per slice: the temporaries stay in the L2 cache
 
-    ``torch.sigmoid`` uses a vectorised exp for most elements and a scalar exp for the
-    leftovers of each thread's chunk, so the same value can round differently in a tile and in
-    the whole image. This version is built only from correctly rounded operations (+ − × ÷,
-    round, bit shifts), so every element gets identical bits on every path; its accuracy
-    matches ``torch.sigmoid`` (about 1e-7). Other devices and dtypes use ``torch.sigmoid``.
-    """
-    if x.device.type != "cpu" or x.dtype != torch.float32:
-        return torch.sigmoid(x)
-    t = torch.clamp(x, -80.0, 80.0).neg_()  # exp(-x) stays finite and normal
+
+def _exact_sigmoid_(x: Tensor) -> None:
+    """In-place sigmoid of a float32 CPU slice from correctly rounded operations only."""
+    t = x.clamp_(-80.0, 80.0).neg_()  # t = -x; exp(t) stays finite and normal
     n = torch.mul(t, _LOG2E).round_()
-    f = t.sub_(n * _LN2_HI).sub_(n * _LN2_LO)  # |f| <= ln2 / 2
+    f = t.sub_(n * _LN2_HI).sub_(n * _LN2_LO)  # |f| <= ln2 / 2 (Cody-Waite reduction)
     p = torch.full_like(f, _EXP_TAYLOR[-1])
     for c in reversed(_EXP_TAYLOR[:-1]):
         p.mul_(f).add_(c)
     two_n = n.to(torch.int32).add_(127).bitwise_left_shift_(23).view(torch.float32)
-    return p.mul_(two_n).add_(1.0).reciprocal_()
+    torch.mul(p, two_n, out=x)  # exp(-x), written over x (f is no longer needed)
+    x.add_(1.0).reciprocal_()
+
+
+def gate_sigmoid_(x: Tensor) -> Tensor:
+    """Sigmoid, in place, whose result per element does not depend on the tensor's size.
+
+    ``torch.sigmoid`` uses a vectorised exp for most elements and a scalar exp for the
+    leftovers of each thread's chunk, so on the CPU the same value can round differently in a
+    tile and in the whole image. In float32 on the CPU this version uses only correctly
+    rounded operations (+ − × ÷, round, bit shifts), so every element gets identical bits on
+    every path, with the accuracy of ``torch.sigmoid`` (about 1e-7). It works through the
+    tensor in row slices, which keeps its temporaries small and cache-resident. Other devices
+    and dtypes use ``torch.sigmoid_``.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return x.sigmoid_()
+    if x.dim() != 4:
+        _exact_sigmoid_(x)
+        return x
+    per_row = max(1, x.shape[0] * x.shape[1] * x.shape[3])
+    rows = max(1, _GATE_CHUNK // per_row)
+    for r in range(0, x.shape[2], rows):
+        _exact_sigmoid_(x[:, :, r : r + rows])
+    return x
+
+
+def gate_sigmoid(x: Tensor) -> Tensor:
+    """Out-of-place :func:`gate_sigmoid_`."""
+    return gate_sigmoid_(x.clone())
 
 
 def _conv3(cin: int, cout: int, padding: int = 1, *, deploy: bool = True) -> nn.Conv2d:
@@ -215,7 +238,8 @@ class ERB(nn.Module):
         self.conv2 = RRRB(channels, expand_ratio, deploy=deploy)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv2(F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE))
+        # In place: the conv output is a fresh tensor, so no second buffer is needed.
+        return self.conv2(F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE, inplace=True))
 
 
 class HFAB(nn.Module):
@@ -241,9 +265,12 @@ class HFAB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.deploy:
-            out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE)
-            out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE)
-            return gate_sigmoid(self.excitate(out)) * x
+            # Every step reuses its own fresh buffer: inference memory is what FMEN is about.
+            out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE, inplace=True)
+            out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE, inplace=True)
+            gate = self.excitate(out)
+            del out
+            return gate_sigmoid_(gate).mul_(x)
         out = self.bn1(x)
         out = self.squeeze(pad_with(out, bn_scale_shift(self.bn1)[1]))
         out = F.leaky_relu(out, NEGATIVE_SLOPE)
@@ -294,13 +321,23 @@ class FMEN(nn.Module):
             _conv3(c, config.in_channels * config.scale**2, deploy=deploy), nn.PixelShuffle(config.scale)
         )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Everything but the final PixelShuffle: ``3·s²`` channels at low resolution.
+
+        The engine rearranges these straight into its 8-bit output array, which saves a
+        full-size float copy of the result.
+        """
         x = self.head(x)
         h = self.warmup(x)
         for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
             h = hfab(erb(h))
-        h = self.lr_conv(h) + x
-        return self.tail(h)
+        h = self.lr_conv(h)
+        h = h.add_(x) if not h.requires_grad else h + x
+        del x
+        return self.tail[0](h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.tail[1](self.forward_features(x))
 
 
 def count_parameters(model: nn.Module) -> int:
