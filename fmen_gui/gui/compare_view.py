@@ -88,13 +88,15 @@ class CompareView(QWidget):
         original: Source | None = None,
         keep_view: bool = False,
     ) -> None:
-        """Show ``left`` and ``right``; refit unless ``keep_view`` and the canvas is unchanged."""
+        """Show ``left`` and ``right``; refit unless ``keep_view`` (then the region is kept)."""
         old = self.canvas_size()
         self._left, self._right = left, right
         self._original = original or (left if left and left.is_original else None)
         if self._partial is not None and self._partial.size() != self.canvas_size():
             self._partial = None
-        if not keep_view or old != self.canvas_size():
+        if keep_view:
+            self._canvas_changed(old)
+        else:
             self.fit()
         self.update()
 
@@ -108,12 +110,31 @@ class CompareView(QWidget):
 
     def begin_progress(self, out_size: QSize) -> None:
         """Start showing a job's tiles on the right side, over the dimmed original."""
+        old = self.canvas_size()
         image = QImage(out_size, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(Qt.GlobalColor.transparent)
         self._partial = image
-        if self.canvas_size() != out_size:
-            self.fit()
+        self._canvas_changed(old)
         self.update()
+
+    def _canvas_changed(self, old: QSize) -> None:
+        """Keep showing the same part of the picture when the canvas size changes.
+
+        The canvas grows when a result (or a running job) joins the original; scaling zoom and
+        offset by the same factor keeps the view on the same region instead of jumping.
+        """
+        new = self.canvas_size()
+        if new == old:
+            return
+        if self._fit_mode or old.isEmpty() or new.isEmpty():
+            self.fit()
+            return
+        factor = new.width() / old.width()
+        self._offset = self._offset * factor
+        lo, hi = self.zoom_limits()
+        self._zoom = min(hi, max(lo, self._zoom / factor))
+        self._clamp_offset()
+        self.zoom_changed.emit(self._zoom)
 
     def paste_tile(self, tile: QImage, x: int, y: int) -> None:
         """Copy a finished tile into the progressive result and repaint only that region."""
@@ -281,6 +302,13 @@ class CompareView(QWidget):
         r = self.panes()[min(pane, len(self.panes()) - 1)]
         return QRectF(self._offset, QSize(r.width(), r.height()).toSizeF() / self._zoom)
 
+    def image_rect(self, pane: int = 0) -> QRectF:
+        """Where the picture is on screen inside ``pane`` (clipped to the pane)."""
+        r = self.panes()[min(pane, len(self.panes()) - 1)]
+        c = self.canvas_size()
+        top_left = QPointF(r.topLeft()) - self._offset * self._zoom
+        return QRectF(top_left, c.toSizeF() * self._zoom).intersected(QRectF(r))
+
     def _pane_local(self, pos: QPointF) -> tuple[int, QPointF]:
         panes = self.panes()
         for i, r in enumerate(panes):
@@ -397,8 +425,13 @@ class CompareView(QWidget):
         p.setFont(font)
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(text) + 20, fm.height() + 10
-        x = pane.left() + 12 if align == Qt.AlignmentFlag.AlignLeft else pane.right() - 12 - w
-        box = QRectF(x, pane.top() + 12, w, h)
+        # Labels sit in the picture's corners (not the widget's), so they stay next to what they
+        # name when the picture is smaller than the view.
+        area = self.image_rect(self.panes().index(pane) if pane in self.panes() else 0)
+        if area.width() < w + 24 or area.height() < h + 24:
+            area = QRectF(pane)
+        x = area.left() + 12 if align == Qt.AlignmentFlag.AlignLeft else area.right() - 12 - w
+        box = QRectF(x, area.top() + 12, w, h)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 150))
@@ -418,11 +451,13 @@ class CompareView(QWidget):
 
     def _paint_divider(self, p: QPainter, x: int) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        area = self.image_rect()
+        top, bottom = (area.top(), area.bottom()) if area.height() > 40 else (0.0, float(self.height()))
         p.setPen(QPen(QColor(0, 0, 0, 90), 4))
-        p.drawLine(x, 0, x, self.height())
+        p.drawLine(QPointF(x, top), QPointF(x, bottom))
         p.setPen(QPen(QColor(255, 255, 255, 235), 2))
-        p.drawLine(x, 0, x, self.height())
-        cy = self.height() / 2
+        p.drawLine(QPointF(x, top), QPointF(x, bottom))
+        cy = (top + bottom) / 2
         r = 16.0
         p.setPen(QPen(QColor(0, 0, 0, 60), 1))
         p.setBrush(QColor(255, 255, 255, 240))

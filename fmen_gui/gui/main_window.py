@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
         self.toolbar = tb
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action):
             tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        tb.widgetForAction(self.upscale_action).setObjectName("primaryAction")
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
 
         (self.slider_action if self.settings.view_mode == "slider" else self.side_action).setChecked(True)
@@ -415,6 +416,8 @@ class MainWindow(QMainWindow):
             (self.clear_action, "clear"),
         ):
             action.setIcon(icons.icon(name, normal, disabled))
+        # The primary button has an accent background: a dark glyph reads better on it.
+        self.upscale_action.setIcon(icons.icon("upscale", "#061018", disabled))
 
     def _connect_worker(self) -> None:
         w = self.controller.worker

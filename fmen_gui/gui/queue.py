@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -193,7 +193,7 @@ class QueueDelegate(QStyledItemDelegate):
     THUMB = 48
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
-        return QSize(220, self.HEIGHT)
+        return QSize(160, self.HEIGHT)
 
     def paint(
         self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -208,11 +208,12 @@ class QueueDelegate(QStyledItemDelegate):
         state = option.state  # type: ignore[attr-defined]
         card = QRectF(rect).adjusted(4, 2, -4, -2)
         if state & QStyle.StateFlag.State_Selected:
-            hl = QColor(palette.color(QPalette.ColorRole.Highlight))
-            hl.setAlpha(70)
-            p.setPen(Qt.PenStyle.NoPen)
+            accent = QColor(STATUS_COLOURS[RUNNING])
+            hl = QColor(accent)
+            hl.setAlpha(40)
+            p.setPen(QPen(accent, 1))
             p.setBrush(hl)
-            p.drawRoundedRect(card, 6, 6)
+            p.drawRoundedRect(card.adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
         elif state & QStyle.StateFlag.State_MouseOver:
             hover = QColor(palette.color(QPalette.ColorRole.Text))
             hover.setAlpha(18)
@@ -317,6 +318,7 @@ class QueueView(QListView):
         self.setMouseTracking(True)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setFrameShape(QListView.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(220)
 
     def selected_items(self) -> list[QueueItem]:

@@ -59,8 +59,17 @@ def weights_availability() -> tuple[dict[tuple[str, int], str], dict[tuple[str, 
     except FmenError as exc:
         return {}, {}, str(exc)
     labels = {key: entry.label for key, entry in found.items()}
-    missing = {(m, s): registry.missing_message(m, s) for m in MODELS for s in SCALES if (m, s) not in found}
+    missing = {(m, s): missing_reason(m, s) for m in MODELS for s in SCALES if (m, s) not in found}
     return labels, missing, ""
+
+
+def missing_reason(model: str, scale: int) -> str:
+    """Why a model/scale cannot be chosen, and what in this window fixes it."""
+    name = "FMEN-S" if model == "fmen-s" else "FMEN"
+    text = f"No {name} ×{scale} weights installed: use Import weights…"
+    if (model, scale) == ("fmen-s", 4):
+        text += " or Download official FMEN-S ×4"
+    return text
 
 
 class SettingsPanel(QScrollArea):
@@ -100,7 +109,7 @@ class SettingsPanel(QScrollArea):
 
     # ------------------------------------------------------------------ construction
     def _build_model_group(self) -> QGroupBox:
-        box = QGroupBox("Model")
+        box = QGroupBox("Upscaler")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.model_combo = QComboBox()

@@ -16,6 +16,9 @@ QLabel#panelTitle { font-weight: 600; font-size: 10pt; padding: 2px 2px; }
 QStatusBar QLabel { padding: 0 6px; }
 QToolBar { spacing: 4px; padding: 3px; }
 QToolBar QToolButton { padding: 4px 6px; }
+QToolButton#primaryAction { background: %(accent)s; color: #061018; font-weight: 600; border-radius: 4px; }
+QToolButton#primaryAction:hover { background: %(accent_hover)s; }
+QToolButton#primaryAction:disabled { background: transparent; color: palette(mid); }
 QPushButton:checked { background: rgba(79, 195, 247, 0.28); border-color: #4fc3f7; }
 """
 
@@ -29,7 +32,11 @@ def apply_theme(theme: str) -> str:
         theme,
         corner_shape="rounded",
         custom_colors={"primary": ACCENT if theme == "dark" else "#0277bd"},
-        additional_qss=_EXTRA_QSS,
+        additional_qss=_EXTRA_QSS
+        % {
+            "accent": ACCENT if theme == "dark" else "#4fc3f7",
+            "accent_hover": "#81d4fa",
+        },
     )
     app = QApplication.instance()
     if app is not None:

@@ -256,13 +256,13 @@ def test_scales_without_weights_are_disabled_with_the_reason(qtbot, make_window,
     panel.model_combo.setCurrentIndex(panel.model_combo.findData("fmen-s"))
     assert panel.scale_buttons[4].isEnabled()
     assert not panel.scale_buttons[2].isEnabled()
-    assert "no weights installed for FMEN-S ×2" in panel.scale_buttons[2].toolTip()
+    assert "No FMEN-S ×2 weights installed" in panel.scale_buttons[2].toolTip()
     panel.model_combo.setCurrentIndex(panel.model_combo.findData("fmen"))
     assert not any(b.isEnabled() for b in panel.scale_buttons.values())
     assert panel.weights_problem()
     window.add_paths([tmp_path])  # nothing there; only to have the window in a normal state
     window.start()
-    assert "no weights installed" in window.statusBar().currentMessage().lower()
+    assert "No FMEN ×4 weights installed" in window.statusBar().currentMessage()
 
 
 def test_space_flashes_the_original_from_anywhere_but_text_fields(
