@@ -90,7 +90,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--screenshot", type=Path, help="after the queue finishes, save a picture of the window here and quit"
     )
-    parser.add_argument("--theme", choices=("dark", "light"), help="theme for this run")
+    parser.add_argument("--theme", choices=("dark", "light"), help="switch the theme (remembered)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_args(list(argv))
 
