@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
 from fmen_gui.gui import icons
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
 from fmen_gui.gui.files import collect_images
@@ -74,7 +75,7 @@ from fmen_gui.gui.worker import WorkerController
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER_EXTS = "*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif"
+IMAGE_FILTER_EXTS = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
 STATUS_MESSAGE_MS = 8000
 
 

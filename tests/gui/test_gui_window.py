@@ -99,7 +99,9 @@ def test_upscale_shows_progress_and_saves(
     tiles: list[int] = []
     window.controller.worker.progress.connect(lambda j, d, t: progress.append((j, d, t)))
     window.controller.worker.tile_ready.connect(lambda j, *_: tiles.append(j))
-    run_queue(qtbot, window)
+    window.view.setFocus()
+    with qtbot.waitSignal(window.idle, timeout=20000):
+        qtbot.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     items = window.model.items()
     assert [i.status for i in items] == ["done", "done"]
     for item in items:
@@ -159,6 +161,7 @@ def test_cancel_mid_job_saves_nothing_and_the_next_job_runs(
     a = window.model.items()[0]
     qtbot.waitUntil(lambda: a.done > 0, timeout=10000)  # mid-job: some tiles are done
     assert window.is_busy()
+    qtbot.waitUntil(window.view.has_progress, timeout=5000)  # finished tiles are on show
     with qtbot.waitSignal(window.idle, timeout=10000):
         qtbot.keyClick(window.view, Qt.Key.Key_Escape)
     b = window.model.items()[1]
