@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         qv.addWidget(self.queue_view, 1)
         self.queue_view.selectionModel().currentChanged.connect(self._on_current_changed)
         self.queue_view.remove_requested.connect(self.remove_items)
+        self.queue_view.rerun_requested.connect(self.rerun_items)
 
         # Centre: source pickers over the compare view.
         centre = QWidget()
@@ -567,6 +568,15 @@ class MainWindow(QMainWindow):
         self.model.remove(removable)
         self._update_actions()
 
+    def rerun_items(self, keys: list[int]) -> None:
+        """Queue finished items again with the current settings (e.g. to compare models)."""
+        for key in keys:
+            item = self.model.find(key)
+            if item is not None and item.status in FINISHED_STATES and item.original is not None:
+                item.status, item.message, item.done, item.total = PENDING, "", 0, 0
+                self.model.changed(key)
+        self.start()
+
     def clear_finished(self) -> None:
         self.remove_items([i.key for i in self.model.items() if i.status in FINISHED_STATES])
 
@@ -630,6 +640,7 @@ class MainWindow(QMainWindow):
         self._apply_sides(keep_view=False)
         if self._running and self._running[1] == item.key and item.expected_out:
             self.view.begin_progress(QSize(*item.expected_out))
+        self.setWindowTitle(f"{item.name} — FMEN Upscaler")
         info = item.size_text()
         self.image_info.setText(f"{item.name}  ·  {info}" if info else item.name)
 

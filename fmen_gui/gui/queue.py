@@ -20,12 +20,25 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
+    QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, QPen
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QDesktopServices,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -309,6 +322,7 @@ class QueueView(QListView):
     """The list of queued images; Delete removes the selected ones (except a running job)."""
 
     remove_requested = Signal(list)  # keys
+    rerun_requested = Signal(list)  # keys
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -325,6 +339,28 @@ class QueueView(QListView):
         return (
             [i.data(ItemRole) for i in self.selectionModel().selectedRows()] if self.selectionModel() else []
         )
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt override
+        items = self.selected_items()
+        if not items:
+            return
+        menu = QMenu(self)
+        keys = [i.key for i in items]
+        rerun = menu.addAction("Upscale Again")
+        rerun.setEnabled(any(i.status in FINISHED_STATES and i.original is not None for i in items))
+        folder = menu.addAction("Show Result Folder")
+        done = [i for i in items if i.results]
+        folder.setEnabled(bool(done))
+        menu.addSeparator()
+        remove = menu.addAction("Remove from Queue")
+        remove.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        chosen = menu.exec(event.globalPos())
+        if chosen is rerun:
+            self.rerun_requested.emit(keys)
+        elif chosen is folder and done:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(done[0].latest_result().path.parent)))
+        elif chosen is remove:
+            self.remove_requested.emit(keys)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):

@@ -164,6 +164,10 @@ class UpscaleWorker(QObject):
             fmt=spec.fmt,
             template=spec.template,
         )
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FmenError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
         dst = pipeline.unique_path(dst)
         if dst.resolve() == spec.src.resolve():  # belt and braces: never overwrite an input
             raise FmenError(f"{dst.name}: output would overwrite the input")

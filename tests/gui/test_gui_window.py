@@ -315,3 +315,22 @@ def test_drop_target_accepts_only_urls(qtbot, make_window) -> None:  # type: ign
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
     assert not window.overlay.isVisible()
+
+
+def test_output_folder_is_created_and_rerun_adds_a_numbered_file(  # type: ignore[no-untyped-def]
+    qtbot, make_window, wait_loaded, fake_pipeline, images_dir: Path, tmp_path: Path
+) -> None:
+    window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
+    out = tmp_path / "new" / "folder"
+    window.panel.folder_edit.setText(str(out))
+    window.panel.format_combo.setCurrentIndex(window.panel.format_combo.findData("webp"))
+    window.add_paths([images_dir / "a.png"])
+    wait_loaded(window, 1)
+    with qtbot.waitSignal(window.idle, timeout=20000):
+        window.start()
+    item = window.model.items()[0]
+    with qtbot.waitSignal(window.idle, timeout=20000):
+        window.rerun_items([item.key])
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a_fmen-s_x4 (2).webp", "a_fmen-s_x4.webp"]  # never overwritten
+    assert window.windowTitle().startswith("a.png")
