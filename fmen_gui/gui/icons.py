@@ -39,8 +39,8 @@ _BODIES: dict[str, str] = {
     "smooth": '<path d="M3 17c3-8 6-8 9 0s6 8 9 0"/>',
 }
 
-# The app icon: a small image whose right half is sharp (pixels) and left half smooth, split by
-# a divider, echoing the before/after view.
+# The app icon: a picture whose left half is blocky (the original's pixels) and right half smooth
+# (the result), split by a divider, echoing the before/after view.
 APP_ICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
 <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
 <stop offset="0" stop-color="#29b6f6"/><stop offset="1" stop-color="#7e57c2"/></linearGradient></defs>
@@ -48,9 +48,10 @@ APP_ICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
 <path d="M10 48 L24 30 L33 40 L40 33 L54 48 Z" fill="#ffffff" fill-opacity="0.9"/>
 <circle cx="43" cy="19" r="5" fill="#ffffff" fill-opacity="0.9"/>
 <g fill="#0d1b2a" fill-opacity="0.35">
-<rect x="32" y="10" width="5" height="5"/><rect x="42" y="10" width="5" height="5"/>
-<rect x="37" y="15" width="5" height="5"/><rect x="47" y="15" width="5" height="5"/>
-<rect x="32" y="20" width="5" height="5"/><rect x="42" y="25" width="5" height="5"/></g>
+<rect x="10" y="10" width="5" height="5"/><rect x="20" y="10" width="5" height="5"/>
+<rect x="15" y="15" width="5" height="5"/><rect x="25" y="15" width="5" height="5"/>
+<rect x="10" y="20" width="5" height="5"/><rect x="20" y="20" width="5" height="5"/>
+<rect x="15" y="25" width="5" height="5"/><rect x="25" y="25" width="5" height="5"/></g>
 <rect x="31" y="6" width="2.5" height="52" rx="1.2" fill="#ffffff"/>
 <circle cx="32.2" cy="32" r="5.5" fill="#ffffff"/>
 <path d="M29.6 32 l1.8 -1.8 v3.6z M34.8 32 l-1.8 -1.8 v3.6z" fill="#5e35b1"/>

@@ -79,3 +79,13 @@ def test_command_line_files_are_queued_upscaled_and_captured(
     assert (real_small_image.parent / "baby24_fmen-s_x4.png").exists()
     assert (folder / "inside_fmen-s_x4.png").exists()
     assert Image.open(shot).size[0] > 800
+
+
+def test_resources_icon_matches_the_embedded_one() -> None:
+    """The desktop-entry icon file and the window icon are one drawing."""
+    from fmen_gui.gui.icons import APP_ICON_SVG
+
+    assert (ROOT / "resources" / "fmen-upscaler.svg").read_text(
+        encoding="utf-8"
+    ).strip() == APP_ICON_SVG.strip()
+    assert "Exec=fmen-gui %F" in (ROOT / "resources" / "fmen-upscaler.desktop").read_text(encoding="utf-8")
