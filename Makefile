@@ -29,3 +29,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py

@@ -11,6 +11,7 @@ Pixels travel in the 0–255 range with no mean shift, as in the released weight
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -249,6 +250,8 @@ class HFAB(nn.Module):
     saves memory traffic compared with full-width attention.
     """
 
+    plain = False  # True in :func:`plain_copy`: stock ops, as a benchmark reference
+
     def __init__(
         self, channels: int, n_blocks: int, mid: int, expand_ratio: int = 2, *, deploy: bool = False
     ) -> None:
@@ -264,6 +267,10 @@ class HFAB(nn.Module):
         self.excitate = _conv3(mid, channels, padding=pad, deploy=deploy)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.deploy and self.plain:
+            out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE)
+            out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE)
+            return torch.sigmoid(self.excitate(out)) * x
         if self.deploy:
             # Every step reuses its own fresh buffer: inference memory is what FMEN is about.
             out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE, inplace=True)
@@ -338,6 +345,20 @@ class FMEN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.tail[1](self.forward_features(x))
+
+
+def plain_copy(model: FMEN) -> FMEN:
+    """A copy that runs stock PyTorch layers (``nn.Conv2d``, ``torch.sigmoid``, out of place).
+
+    The benchmarks time the engine against this: the same network as anyone would write it.
+    """
+    ref = copy.deepcopy(model)
+    for m in ref.modules():
+        if isinstance(m, DeployConv2d):
+            m.__class__ = nn.Conv2d
+        if isinstance(m, HFAB):
+            m.plain = True
+    return ref
 
 
 def count_parameters(model: nn.Module) -> int:

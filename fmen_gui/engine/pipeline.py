@@ -23,6 +23,7 @@ from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
 from fmen_gui.engine import devices
 from fmen_gui.engine.images import OUTPUT_FORMATS, ImageData, read_image, resize_alpha, write_image
+from fmen_gui.engine.memory import MMAP_THRESHOLD_MAX, tune_allocator
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from fmen_gui.errors import Cancelled, EngineError, ImageError
 
@@ -30,7 +31,7 @@ ProgressFn = Callable[[int, int], None]
 TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
 
 MIN_TILE = 32
-CPU_TILE_BUDGET = 256 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
+CPU_TILE_BUDGET = 160 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
 
 
 @dataclass(frozen=True)
@@ -82,25 +83,37 @@ class Upscaler:
         # channels_last is what oneDNN computes natively on the CPU; it saves a layout
         # conversion around every convolution.
         self.channels_last = device.type == "cpu"
+        if device.type == "cpu":
+            tune_allocator()
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
 
     # -- sizing -------------------------------------------------------------------------------
     def bytes_per_pixel(self) -> int:
-        """Rough peak activation bytes per low-resolution pixel of a forward pass."""
+        """Peak activation bytes per low-resolution pixel of the lean forward pass.
+
+        Four feature maps are alive at the widest point (the global residual, a block's input,
+        its output and the gate), plus the tail's ``3·s²`` channels.
+        """
         cfg = self.descriptor.config
         item = torch.finfo(self.dtype).bits // 8
-        live = 6 * cfg.channels + 2 * cfg.in_channels * cfg.scale**2
-        return live * item
+        return (4 * cfg.channels + 2 * cfg.in_channels * cfg.scale**2) * item
 
     def auto_tile(self, height: int, width: int) -> int:
-        """Largest tile whose activations fit the device's memory budget (0 = no tiling needed)."""
+        """Largest tile that fits the memory budget (0 = the whole image fits).
+
+        On the CPU a tile is also kept small enough that every feature map stays under
+        glibc's mmap threshold, so the allocator reuses buffers instead of faulting in fresh
+        pages for each layer (see :mod:`fmen_gui.engine.memory`).
+        """
+        cfg = self.descriptor.config
         if self.device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(self.device)
-            budget = int(free * 0.6)
+            pixels = int(free * 0.6) // self.bytes_per_pixel()
         else:
-            budget = CPU_TILE_BUDGET
-        pixels = budget // self.bytes_per_pixel()
+            item = torch.finfo(self.dtype).bits // 8
+            widest = max(cfg.channels, cfg.in_channels * cfg.scale**2) * item
+            pixels = min(CPU_TILE_BUDGET // self.bytes_per_pixel(), MMAP_THRESHOLD_MAX // widest)
         if height * width <= pixels:
             return 0
         side = math.isqrt(pixels) - 2 * self.overlap

@@ -1,0 +1,300 @@
+"""FMEN Upscaler benchmark: speed, memory, fast-path quality, start-up. ``make bench``.
+
+Prints one table and writes ``benchmarks/results.json``. Speed is reported as output
+megapixels per second and, more usefully on shared machines, as the ratio to a *reference run
+in the same process*: the same deploy network with stock PyTorch layers, eager fp32, NCHW,
+whole image. Memory is the peak resident-set growth of one job in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fmen_gui.arch.detect import describe  # noqa: E402
+from fmen_gui.arch.fmen import FMEN, multiply_adds_per_pixel, plain_copy, preset_config  # noqa: E402
+from fmen_gui.engine import devices  # noqa: E402
+from fmen_gui.engine.pipeline import Upscaler  # noqa: E402
+from fmen_gui.metrics import psnr_y  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+OFFICIAL = SHARED / "weights" / "official" / "fmen_s_x4_njujet.pt"
+SET5 = SHARED / "data" / "benchmark" / "Set5" / "x4"
+SET14_HR = SHARED / "data" / "benchmark" / "Set14" / "x4"
+SIZES = {"256x256": (256, 256), "480x270": (270, 480)}
+
+
+def real_content(height: int, width: int) -> np.ndarray:
+    """A photo-like LR input: Set14 pictures resized and tiled, or a synthetic fallback."""
+    sources = sorted(SET14_HR.glob("*_HR.png"))
+    if not sources:
+        yy, xx = np.mgrid[0:height, 0:width]
+        return np.stack([(xx * 1.7) % 256, (yy * 2.3) % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    tile = 128
+    k = 0
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            im = (
+                Image.open(sources[k % len(sources)])
+                .convert("RGB")
+                .resize((tile, tile), Image.Resampling.BICUBIC)
+            )
+            part = np.asarray(im)
+            canvas[y : y + tile, x : x + tile] = part[: height - y, : width - x]
+            k += 1
+    return canvas
+
+
+def load_model(key: str) -> tuple[FMEN, str]:
+    """Trained weights when present (official FMEN-S ×4, or the project's own), else random."""
+    if key == "fmen-s" and OFFICIAL.exists():
+        from fmen_gui.weights.loading import load_weights
+
+        return load_weights(OFFICIAL)[0], "official"
+    try:
+        from fmen_gui.weights.loading import load_weights
+        from fmen_gui.weights.registry import find_weights
+
+        return load_weights(find_weights(key, 4).path)[0], "trained"
+    except Exception:  # noqa: BLE001 - speed does not depend on the values
+        torch.manual_seed(0)
+        return FMEN(preset_config(key, 4)).eval(), "random init"
+
+
+def timed(fn, repeat: int) -> float:  # noqa: ANN001
+    fn()  # warm-up: allocator, oneDNN primitive cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_gflops(repeat: int = 5) -> float:
+    """fp32 matrix-multiply throughput: the machine's practical peak."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    t = timed(lambda: a @ b, repeat)
+    return 2 * 2048**3 / t / 1e9
+
+
+def speed_rows(repeat: int) -> list[dict]:
+    rows = []
+    fast_dtype = torch.bfloat16 if devices.cpu_bf16_native() else None
+    for key in ("fmen-s", "fmen"):
+        model, source = load_model(key)
+        desc = describe(model.config, model)
+        ref = plain_copy(model).eval()
+        engine = Upscaler(model, desc, torch.device("cpu"), torch.float32)
+        fast = Upscaler(copy.deepcopy(model), desc, torch.device("cpu"), fast_dtype) if fast_dtype else None
+        for label, (h, w) in SIZES.items():
+            rgb = real_content(h, w)
+            x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float()
+
+            def reference(x: torch.Tensor = x) -> None:
+                with torch.inference_mode():
+                    ref(x).clamp(0, 255).round().byte()
+
+            t_ref = timed(reference, repeat)
+            t_eng = timed(lambda rgb=rgb: engine.upscale_rgb(rgb, tile="auto"), repeat)
+            t_fast = timed(lambda rgb=rgb: fast.upscale_rgb(rgb, tile="auto"), repeat) if fast else None
+            out_mp = h * w * 16 / 1e6
+            macs = multiply_adds_per_pixel(model.config) * h * w
+            rows.append(
+                {
+                    "model": desc.name,
+                    "weights": source,
+                    "input": label,
+                    "auto_tile": engine.auto_tile(h, w),
+                    "reference_mp_s": out_mp / t_ref,
+                    "default_mp_s": out_mp / t_eng,
+                    "fast_mp_s": out_mp / t_fast if t_fast else None,
+                    "default_ratio": t_ref / t_eng,
+                    "fast_ratio": t_ref / t_fast if t_fast else None,
+                    "reference_gflops": 2 * macs / t_ref / 1e9,
+                    "default_gflops": 2 * macs / t_eng / 1e9,
+                    "fast_gflops": 2 * macs / t_fast / 1e9 if t_fast else None,
+                }
+            )
+            print(
+                f"  {desc.name} {label}: ref {t_ref:.3f}s default {t_eng:.3f}s"
+                + (f" fast {t_fast:.3f}s" if t_fast else ""),
+                flush=True,
+            )
+    return rows
+
+
+def fast_path_psnr() -> dict | None:
+    if not OFFICIAL.exists() or not SET5.exists() or not devices.cpu_bf16_native():
+        return None
+    from fmen_gui.weights.loading import load_weights
+
+    model, desc = load_weights(OFFICIAL)
+    exact = Upscaler(model, desc, torch.device("cpu"), torch.float32)
+    model2, _ = load_weights(OFFICIAL)
+    fast = Upscaler(model2, desc, torch.device("cpu"), torch.bfloat16)
+    a, b = [], []
+    for lr_path in sorted(SET5.glob("*_LR.png")):
+        lr = np.asarray(Image.open(lr_path).convert("RGB"))
+        hr = np.asarray(Image.open(str(lr_path).replace("_LR", "_HR")).convert("RGB"))
+        a.append(psnr_y(exact.upscale_rgb(lr, tile=0), hr, 4))
+        b.append(psnr_y(fast.upscale_rgb(lr, tile=0), hr, 4))
+    return {"fp32": float(np.mean(a)), "bf16": float(np.mean(b)), "cost_db": float(np.mean(a) - np.mean(b))}
+
+
+MEMJOB = r"""
+import json, sys, numpy as np, torch
+sys.path.insert(0, {root!r})
+from benchmarks.bench import real_content, load_model
+from fmen_gui.arch.detect import describe
+from fmen_gui.engine.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+from fmen_gui.engine.pipeline import Upscaler
+model, _ = load_model("fmen-s")
+up = Upscaler(model, describe(model.config, model), torch.device("cpu"), torch.float32)
+rgb = real_content({h}, {w})
+base = rss_bytes()
+reset_peak_rss()
+out = up.upscale_rgb(rgb, tile={tile!r})
+print(json.dumps({{"growth": peak_rss_bytes() - base, "output": out.nbytes, "tile": up.auto_tile({h}, {w})}}))
+"""
+
+
+def memory_job(h: int, w: int, tile: object) -> dict:
+    code = MEMJOB.format(root=str(ROOT), h=h, w=w, tile=tile)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def startup_time() -> float | None:
+    """Seconds from process start to the main window shown (the app reports it itself)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FMEN_GUI_EXIT_AFTER_SHOW": "1"}
+    try:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "fmen_gui"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+        )
+        wall = time.perf_counter() - start
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+        if line.startswith("window shown after"):
+            return float(line.split()[3])
+    return wall if proc.returncode == 0 else None
+
+
+def gpu_section() -> dict | None:
+    if not torch.cuda.is_available():
+        return None
+    model, _ = load_model("fmen-s")
+    model = model.cuda().half().eval()
+    x = torch.rand(1, 3, 256, 256, device="cuda").half() * 255
+    torch.cuda.synchronize()
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(20):
+            model(x)
+        torch.cuda.synchronize()
+    return {
+        "device": torch.cuda.get_device_name(0),
+        "fp16_ms_256": (time.perf_counter() - start) / 20 * 1000,
+        "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    result: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads} threads, torch {torch.__version__}, bf16 native: {devices.cpu_bf16_native()}",
+    }
+    print("measuring peak…", flush=True)
+    result["peak_fp32_gflops"] = peak_gflops()
+    print("speed…", flush=True)
+    result["speed"] = speed_rows(args.repeat)
+    print("fast path PSNR…", flush=True)
+    result["fast_psnr"] = fast_path_psnr()
+    if not args.skip_memory:
+        print("memory…", flush=True)
+        result["memory"] = {
+            "whole_960x540": memory_job(540, 960, 0),
+            "auto_960x540": memory_job(540, 960, "auto"),
+        }
+    print("start-up…", flush=True)
+    result["startup_s"] = startup_time()
+    result["gpu"] = gpu_section()
+    result["seconds"] = time.perf_counter() - started
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(result, indent=2))
+    print_table(result)
+
+
+def _f(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def print_table(r: dict) -> None:
+    print(f"\nMachine: {r['machine']}; measured fp32 peak {r['peak_fp32_gflops']:.0f} GFLOP/s\n")
+    print(
+        "| model | LR input | auto tile | reference MP/s | default MP/s | ×ref | fast MP/s | ×ref "
+        "| GFLOP/s ref / default / fast |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in r["speed"]:
+        print(
+            f"| {row['model']} ×4 | {row['input']} | {row['auto_tile'] or 'whole'} | {_f(row['reference_mp_s'])} "
+            f"| {_f(row['default_mp_s'])} | {_f(row['default_ratio'])} | {_f(row['fast_mp_s'])} "
+            f"| {_f(row['fast_ratio'])} | {_f(row['reference_gflops'], '{:.0f}')} / "
+            f"{_f(row['default_gflops'], '{:.0f}')} / {_f(row['fast_gflops'], '{:.0f}')} |"
+        )
+    fp = r.get("fast_psnr")
+    if fp:
+        print(
+            f"\nFast path (bf16) on Set5 ×4, official FMEN-S: fp32 {fp['fp32']:.3f} dB, bf16 {fp['bf16']:.3f} dB, "
+            f"cost {fp['cost_db']:.3f} dB"
+        )
+    mem = r.get("memory")
+    if mem:
+        for name, m in mem.items():
+            if "error" in m:
+                print(f"Memory {name}: failed ({m['error']})")
+            else:
+                print(
+                    f"Memory {name} → 3840×2160 (FMEN-S ×4): +{m['growth'] / 2**20:.0f} MB resident "
+                    f"(output array {m['output'] / 2**20:.0f} MB, tile {m['tile'] or 'whole'})"
+                )
+    print(f"Start-up to main window: {_f(r.get('startup_s'))} s")
+    if r.get("gpu"):
+        g = r["gpu"]
+        print(f"GPU {g['device']}: fp16 256×256 {g['fp16_ms_256']:.1f} ms, peak {g['peak_mb']:.0f} MB")
+    print(f"(benchmark took {r['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
