@@ -72,12 +72,12 @@ def load_model(key: str) -> tuple[FMEN, str]:
         from fmen_gui.weights.registry import find_weights
 
         return load_weights(find_weights(key, 4).path)[0], "trained"
-    except Exception:  # noqa: BLE001 - speed does not depend on the values
+    except Exception:
         torch.manual_seed(0)
         return FMEN(preset_config(key, 4)).eval(), "random init"
 
 
-def timed(fn, repeat: int) -> float:  # noqa: ANN001
+def timed(fn, repeat: int) -> float:
     fn()  # warm-up: allocator, oneDNN primitive cache
     times = []
     for _ in range(repeat):
@@ -107,13 +107,13 @@ def speed_rows(repeat: int) -> list[dict]:
             rgb = real_content(h, w)
             x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float()
 
-            def reference(x: torch.Tensor = x) -> None:
+            def reference(x: torch.Tensor = x, ref: FMEN = ref) -> None:
                 with torch.inference_mode():
                     ref(x).clamp(0, 255).round().byte()
 
             t_ref = timed(reference, repeat)
-            t_eng = timed(lambda rgb=rgb: engine.upscale_rgb(rgb, tile="auto"), repeat)
-            t_fast = timed(lambda rgb=rgb: fast.upscale_rgb(rgb, tile="auto"), repeat) if fast else None
+            t_eng = timed(lambda rgb=rgb, up=engine: up.upscale_rgb(rgb, tile="auto"), repeat)
+            t_fast = timed(lambda rgb=rgb, up=fast: up.upscale_rgb(rgb, tile="auto"), repeat) if fast else None
             out_mp = h * w * 16 / 1e6
             macs = multiply_adds_per_pixel(model.config) * h * w
             rows.append(
