@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fmen-upscale --help
+	$(BIN)/python -m fmen_gui
 
 test: $(STAMP)
 	$(BIN)/ruff check fmen_gui tests

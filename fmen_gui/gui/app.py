@@ -7,6 +7,7 @@ worker thread, so the window is on screen quickly.
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import sys
 import traceback
@@ -142,8 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _screenshot_when_idle(window, args.screenshot, app)
     if args.upscale:
         QTimer.singleShot(0, window.start)
-    # Listing devices imports torch: do it once the window has been painted.
-    QTimer.singleShot(500, window.controller.probe)
+    if os.environ.get("FMEN_GUI_EXIT_AFTER_SHOW"):
+        # For the start-up benchmark: report once the event loop has painted the window.
+        def shown() -> None:
+            print(f"window shown, torch imported: {'torch' in sys.modules}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, shown)
+    else:
+        # Listing devices imports torch: do it once the window has been painted.
+        QTimer.singleShot(500, window.controller.probe)
     try:
         return app.exec()
     finally:
