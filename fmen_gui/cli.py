@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -104,6 +105,19 @@ def _expand_inputs(inputs: Sequence[Path]) -> Iterator[tuple[Path, Path | None]]
             yield item, None
 
 
+def _shown(text: str) -> str:
+    """``text`` as one printable line: control characters and undecodable name bytes escaped.
+
+    A file name that is not valid UTF-8 reaches Python as lone surrogates, which a strict UTF-8
+    stdout refuses with UnicodeEncodeError (a traceback halfway through a batch); a newline in a
+    name would split an ``error:`` line in two. Ordinary names, accents and CJK included, pass
+    unchanged.
+    """
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c for c in text)
+
+
 class _Progress:
     """A one-line progress bar on a terminal; silent when not a terminal."""
 
@@ -114,7 +128,7 @@ class _Progress:
         self.start = time.perf_counter()
 
     def begin(self, prefix: str) -> None:
-        self.prefix = prefix
+        self.prefix = _shown(prefix)
         self.start = time.perf_counter()
 
     def __call__(self, done: int, total: int) -> None:
@@ -223,7 +237,7 @@ def run(
         engine = Engine(settings)
     except FmenError as exc:
         where = f"{args.weights}: " if args.weights else ""
-        err.write(f"error: {where}{exc}\n")
+        err.write(_shown(f"error: {where}{exc}") + "\n")
         return 1
     if args.weights and args.scale and args.scale != engine.scale:
         build_parser().error(
@@ -271,7 +285,7 @@ def run(
             progress.end()
             if not quiet:
                 (w0, h0), (w1, h1) = result.in_size, result.out_size
-                out.write(f"{src} -> {dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s\n")
+                out.write(_shown(f"{src} -> {dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s") + "\n")
         except KeyboardInterrupt:
             cancel.set()
             progress.end()
@@ -284,7 +298,7 @@ def run(
             progress.end()
             failures += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            err.write(f"error: {src}: {reason}\n")
+            err.write(_shown(f"error: {src}: {reason}") + "\n")
     return 1 if failures else 0
 
 

@@ -177,7 +177,10 @@ class Upscaler:
             raise EngineError("tile size must be 0 (whole image), a positive number or auto")
         if 0 < size < MIN_TILE:
             size = MIN_TILE
-        out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
+        try:
+            out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
+        except MemoryError:  # a result larger than RAM + swap: no tile size can help
+            raise EngineError(f"not enough memory for the {w * s}×{h * s} result") from None
         finished: list[Tile] = []
         while True:
             try:
@@ -281,7 +284,10 @@ class Engine:
             cancel=cancel,
             on_tile=on_tile,
         )
-        alpha = None if data.alpha is None else resize_alpha(data.alpha, self.scale)
+        try:
+            alpha = None if data.alpha is None else resize_alpha(data.alpha, self.scale)
+        except MemoryError:
+            raise EngineError("not enough memory to upscale the alpha channel") from None
         return replace(data, rgb=rgb, alpha=alpha)
 
     def upscale_file(
