@@ -336,8 +336,18 @@ class FMEN(nn.Module):
         """
         x = self.head(x)
         h = self.warmup(x)
+        lean = self.deploy and not torch.is_grad_enabled()
         for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
-            h = hfab(erb(h))
+            if lean:
+                # Drop each block's input as soon as its first conv has read it: at most three
+                # full-width feature maps are alive at any time instead of four.
+                a = erb.conv1(h)
+                del h
+                h = erb.conv2(F.leaky_relu(a, NEGATIVE_SLOPE, inplace=True))
+                del a
+                h = hfab(h)
+            else:
+                h = hfab(erb(h))
         h = self.lr_conv(h)
         h = h.add_(x) if not h.requires_grad else h + x
         del x
