@@ -7,8 +7,8 @@ worker thread, so the window is on screen quickly.
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
