@@ -113,7 +113,9 @@ def speed_rows(repeat: int) -> list[dict]:
 
             t_ref = timed(reference, repeat)
             t_eng = timed(lambda rgb=rgb, up=engine: up.upscale_rgb(rgb, tile="auto"), repeat)
-            t_fast = timed(lambda rgb=rgb, up=fast: up.upscale_rgb(rgb, tile="auto"), repeat) if fast else None
+            t_fast = (
+                timed(lambda rgb=rgb, up=fast: up.upscale_rgb(rgb, tile="auto"), repeat) if fast else None
+            )
             out_mp = h * w * 16 / 1e6
             macs = multiply_adds_per_pixel(model.config) * h * w
             rows.append(
@@ -168,10 +170,13 @@ from fmen_gui.engine.pipeline import Upscaler
 model, _ = load_model("fmen-s")
 up = Upscaler(model, describe(model.config, model), torch.device("cpu"), torch.float32)
 rgb = real_content({h}, {w})
+import time
 base = rss_bytes()
 reset_peak_rss()
+start = time.perf_counter()
 out = up.upscale_rgb(rgb, tile={tile!r})
-print(json.dumps({{"growth": peak_rss_bytes() - base, "output": out.nbytes, "tile": up.auto_tile({h}, {w})}}))
+print(json.dumps({{"growth": peak_rss_bytes() - base, "output": out.nbytes, "tile": up.auto_tile({h}, {w}),
+                  "seconds": time.perf_counter() - start}}))
 """
 
 
@@ -189,8 +194,14 @@ def startup_time(repeat: int = 3) -> float | None:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "fmen_gui"], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fmen_gui"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("window shown"):
@@ -228,6 +239,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 3840×2160 → ×4 job (about 3 min)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
