@@ -26,19 +26,25 @@ class Collected:
 
     images: list[Path] = field(default_factory=list)
     rejected: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
     skipped_outputs: int = 0
 
     def summary(self) -> str:
         """One status-bar line about what was not queued, or "" when everything was."""
         parts = []
+        if self.missing:
+            parts.append(f"Not found: {_names(self.missing)}")
         if self.rejected:
-            names = ", ".join(p.name for p in self.rejected[:3])
-            more = f" and {len(self.rejected) - 3} more" if len(self.rejected) > 3 else ""
             exts = ", ".join(sorted(images.SUPPORTED_EXTENSIONS))
-            parts.append(f"Not a supported image: {names}{more} (supported: {exts})")
+            parts.append(f"Not a supported image: {_names(self.rejected)} (supported: {exts})")
         if self.skipped_outputs:
             parts.append(f"skipped {self.skipped_outputs} earlier result(s) in the folder")
         return "; ".join(parts)
+
+
+def _names(paths: list[Path]) -> str:
+    shown = ", ".join(p.name for p in paths[:3])
+    return f"{shown} and {len(paths) - 3} more" if len(paths) > 3 else shown
 
 
 def collect_images(paths: Iterable[Path]) -> Collected:
@@ -57,7 +63,8 @@ def collect_images(paths: Iterable[Path]) -> Collected:
             else:
                 out.images.append(p)
         elif not from_folder:
-            out.rejected.append(p)
+            # A vanished file (or a broken link) is not "unsupported": say what is wrong with it.
+            (out.rejected if p.exists() else out.missing).append(p)
         # Unsupported files met while scanning a folder are silently passed over: a folder of
         # photos usually also holds sidecar files, and listing them would only be noise.
 
