@@ -92,6 +92,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--screenshot", type=Path, help="after the queue finishes, save a picture of the window here and quit"
     )
     parser.add_argument("--theme", choices=("dark", "light"), help="switch the theme (remembered)")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="upscale the bundled sample with FMEN-S on the CPU, print the result and exit (0 = passed)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_args(list(argv))
 
@@ -118,6 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window; files on the command line are queued."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.self_test:
+        # No window: checks a build (or a bundle) where there is no screen. Imported here because
+        # it brings in the engine and torch, which this module must not import directly.
+        from fmen_gui.selftest import run_self_test
+
+        return run_self_test()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setOrganizationName(ORGANISATION)
