@@ -299,15 +299,15 @@ class WorkerController(QObject):
     def __init__(self, worker: UpscaleWorker | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.worker = worker if worker is not None else UpscaleWorker()
-        self.thread = QThread()
-        self.thread.setObjectName("fmen-worker")
-        self.worker.moveToThread(self.thread)
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("fmen-worker")
+        self.worker.moveToThread(self.worker_thread)
         self._submit.connect(self.worker.run_job)
         self._probe.connect(self.worker.probe)
         self._import.connect(self.worker.import_weights)
         self._download.connect(self.worker.download_official)
         self._save.connect(self.worker.save_copy)
-        self.thread.start()
+        self.worker_thread.start()
         self._closed = False
 
     def submit(self, spec: JobSpec) -> None:
@@ -338,8 +338,8 @@ class WorkerController(QObject):
             return True
         self._closed = True
         self.worker.cancel_all()
-        self.thread.quit()
-        ok = bool(self.thread.wait(timeout_ms))
+        self.worker_thread.quit()
+        ok = bool(self.worker_thread.wait(timeout_ms))
         if not ok:
             log.error("worker thread did not stop within %d ms", timeout_ms)
         return ok

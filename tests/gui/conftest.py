@@ -217,7 +217,7 @@ def make_window(qtbot, store) -> Iterator[Callable[..., object]]:  # type: ignor
     yield make
     for window in made:
         window.shutdown()
-        assert window.controller.thread.isFinished(), "the worker thread outlived its window"
+        assert window.controller.worker_thread.isFinished(), "the worker thread outlived its window"
 
 
 @pytest.fixture

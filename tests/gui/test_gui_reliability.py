@@ -633,7 +633,7 @@ def test_soak_300_jobs_with_random_cancels(
     assert collector.outcomes == expected  # each job ended exactly once, as planned
     cancelled = sum(1 for what in plan.values() if what != "run")
     assert 0.12 * SOAK_JOBS < cancelled < 0.3 * SOAK_JOBS
-    assert controller.thread.isFinished()
+    assert controller.worker_thread.isFinished()
     assert threading.active_count() == py_threads
     assert os_threads() <= sys_threads, "a thread outlived the worker"
     assert list(out.iterdir()) == [] and leftovers(src) == []

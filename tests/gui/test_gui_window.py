@@ -224,7 +224,7 @@ def test_closing_during_a_job_cancels_cleanly(
     assert asked and window.isVisible() and window.is_busy()
     window.confirm_close_during_job = lambda: True
     assert window.close()
-    assert window.controller.thread.isFinished()
+    assert window.controller.worker_thread.isFinished()
     assert not list(images_dir.glob("*_x4*"))
 
 
