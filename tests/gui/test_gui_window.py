@@ -153,7 +153,7 @@ def test_cancel_mid_job_saves_nothing_and_the_next_job_runs(
     fake_pipeline,  # type: ignore[no-untyped-def]
     images_dir: Path,
 ) -> None:
-    fake_pipeline.Engine.tile_delay = 0.05
+    fake_pipeline.Engine.tile_delay = 0.3  # wide margin: a loaded CI machine must not finish first
     window = make_window(pipeline=fake_pipeline, weights=Path("fake.pt"))
     window.add_paths([images_dir / "a.png", images_dir / "b.png"])
     wait_loaded(window, 2)
