@@ -53,6 +53,16 @@ class TrainConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -293,17 +303,24 @@ class Trainer:
                 self._save(self.last_path)
             if cfg.max_minutes and (time.perf_counter() - started) / 60 > cfg.max_minutes:
                 self._save(self.last_path)
+                self.write_record()
                 self.log(f"time limit reached at step {self.step}; resume with the same command")
                 return
+        self.write_record()
         self.log(f"done: best Set5 {self.best:.3f} dB at step {self.best_step}")
+
+    def write_record(self) -> None:
+        """What ``export`` copies into the manifest: how these weights came to be."""
+        (self.cfg.out / "record.json").write_text(json.dumps(self.record(), indent=2))
 
     def record(self) -> dict:
         return {
             "steps": self.step,
             "best_step": self.best_step,
             "wall_minutes": round(self.wall / 60, 1),
-            "hardware": f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+            "hardware": f"{cpu_name()} ({torch.get_num_threads()} threads)"
             + (f", {torch.cuda.get_device_name(0)}" if self.device.type == "cuda" else ""),
+            "best_set5": round(self.best, 3),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
             "config": {k: str(v) for k, v in asdict(self.cfg).items() if k not in ("extra",)},
         }
