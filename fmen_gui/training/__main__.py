@@ -63,6 +63,13 @@ def _export(args: argparse.Namespace) -> None:
     }
     name = f"{args.model.replace('-', '_')}_x{args.scale}.safetensors"
     dest = args.weights_dir / name
+    if args.only_if_better:
+        from fmen_gui.weights.registry import read_manifest
+
+        shipped = [e for e in read_manifest(args.weights_dir) if e.get("file") == name]
+        if shipped and dest.exists() and shipped[0]["psnr"]["Set5"] >= psnr["Set5"]:
+            print(f"kept {dest}: shipped Set5 {shipped[0]['psnr']['Set5']:.3f} dB >= {psnr['Set5']:.3f} dB")
+            return
     save_safetensors(deploy, dest, {"model": args.model, "scale": str(args.scale), "format": "fmen-deploy"})
     log = (run / "train.log").read_text().splitlines() if (run / "train.log").exists() else []
     record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else {}
@@ -119,6 +126,7 @@ def main() -> None:
     e.add_argument("--run", type=Path, required=True)
     e.add_argument("--val", type=Path, default=Path("../shared/data/benchmark"))
     e.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    e.add_argument("--only-if-better", action="store_true", help="keep the shipped file unless Set5 improves")
     args = p.parse_args()
     _train(args) if args.cmd == "train" else _export(args)
 
