@@ -80,6 +80,10 @@ def _export(args: argparse.Namespace) -> None:
             "wall_minutes": round(state["wall"] / 60, 1),
         }
     )
+    init = record.get("config", {}).get("init")
+    if init and init != "None" and (Path(init).parent / "record.json").exists():
+        # A run started from another run's weights: keep the whole lineage in the manifest.
+        record["continued_from"] = json.loads((Path(init).parent / "record.json").read_text())
     record_entry(
         args.weights_dir,
         {
