@@ -175,7 +175,7 @@ base = rss_bytes()
 reset_peak_rss()
 start = time.perf_counter()
 out = up.upscale_rgb(rgb, tile={tile!r})
-print(json.dumps({{"growth": peak_rss_bytes() - base, "output": out.nbytes, "tile": up.auto_tile({h}, {w}),
+print(json.dumps({{"growth": peak_rss_bytes() - base, "output": out.nbytes, "tile": {tile!r} if {tile!r} != "auto" else up.auto_tile({h}, {w}),
                   "seconds": time.perf_counter() - start}}))
 """
 
@@ -259,6 +259,9 @@ def main() -> None:
             "whole_960x540": memory_job(540, 960, 0),
             "auto_960x540": memory_job(540, 960, "auto"),
         }
+        if not args.skip_big:
+            print("3840×2160 → ×4…", flush=True)
+            result["memory"]["auto_3840x2160"] = memory_job(2160, 3840, "auto")
     print("start-up…", flush=True)
     result["startup_s"] = startup_time()
     result["gpu"] = gpu_section()
@@ -296,11 +299,13 @@ def print_table(r: dict) -> None:
         for name, m in mem.items():
             if "error" in m:
                 print(f"Memory {name}: failed ({m['error']})")
-            else:
-                print(
-                    f"Memory {name} → 3840×2160 (FMEN-S ×4): +{m['growth'] / 2**20:.0f} MB resident "
-                    f"(output array {m['output'] / 2**20:.0f} MB, tile {m['tile'] or 'whole'})"
-                )
+                continue
+            beyond = (m["growth"] - m["output"]) / 2**20
+            print(
+                f"Memory {name} (FMEN-S ×4, tile {m['tile'] or 'whole'}): +{m['growth'] / 2**20:.0f} MB "
+                f"resident, {beyond:.0f} MB beyond the {m['output'] / 2**20:.0f} MB output array, "
+                f"{m.get('seconds', 0):.1f} s"
+            )
     print(f"Start-up to main window: {_f(r.get('startup_s'))} s")
     if r.get("gpu"):
         g = r["gpu"]

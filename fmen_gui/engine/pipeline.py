@@ -32,6 +32,7 @@ TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
 
 MIN_TILE = 32
 TILE_HEADROOM = 0.7
+CPU_WHOLE_BUDGET = 192 * 2**20  # bytes of activations for a single whole-image pass
 CPU_TILE_BUDGET = 160 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
 
 
@@ -114,7 +115,12 @@ class Upscaler:
         else:
             item = torch.finfo(self.dtype).bits // 8
             widest = max(cfg.channels, cfg.in_channels * cfg.scale**2) * item
-            pixels = min(CPU_TILE_BUDGET // self.bytes_per_pixel(), MMAP_THRESHOLD_MAX // widest)
+            mmap_cap = MMAP_THRESHOLD_MAX // widest
+            # One pass over the whole image may use a little more than a tile of a long job:
+            # nothing else is alive and the heap does not fragment.
+            if height * width <= min(CPU_WHOLE_BUDGET // self.bytes_per_pixel(), mmap_cap):
+                return 0
+            pixels = min(CPU_TILE_BUDGET // self.bytes_per_pixel(), mmap_cap)
         if height * width <= pixels:
             return 0
         # Several tiles in a row fragment the heap; measured, 70% of the one-pass budget per
