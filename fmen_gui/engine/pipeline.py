@@ -156,7 +156,9 @@ class Upscaler:
         out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = pixels.astype(out.dtype, copy=False)
 
     def _tile_tensor(self, rgb: np.ndarray, box: Tile) -> torch.Tensor:
-        crop = np.ascontiguousarray(rgb[box.y0 : box.y1, box.x0 : box.x1])
+        crop = rgb[box.y0 : box.y1, box.x0 : box.x1]
+        # torch wants writable memory; decoded images are often read-only views.
+        crop = np.array(crop) if not (crop.flags.c_contiguous and crop.flags.writeable) else crop
         t = torch.from_numpy(crop).to(self.device)
         t = t.to(torch.float32)
         if rgb.dtype == np.uint16:
