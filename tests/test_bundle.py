@@ -198,14 +198,22 @@ def test_self_test_option_never_opens_a_window(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- build.spec
 
 
-def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str) -> dict[str, Any]:
+def _small_lib() -> Path:
+    return Path(torch.__file__).parent / "lib" / "libtorch_global_deps.so"  # a real .so of 12 kB
+
+
+def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, workpath: Path) -> dict[str, Any]:
     """Run build.spec with stand-ins for PyInstaller's classes and record what it asked for."""
     calls: dict[str, Any] = {}
+    small_lib = str(_small_lib())
     found_binaries = [
-        ("torch/lib/libtorch_cpu.so", "/x", "BINARY"),
+        ("torch/lib/libtorch_cpu.so", small_lib, "BINARY"),
         ("torch/lib/libtorchbind_test.so", "/x", "BINARY"),
-        ("torch/lib/libc10.so", "/x", "BINARY"),
+        ("torch/lib/libc10.so", small_lib, "BINARY"),
         ("PySide6/Qt/lib/libQt6Network.so.6", "/x", "BINARY"),
+        ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6EglFSDeviceIntegration.so.6", "/x", "BINARY"),
+        ("libQt6Svg.so.6", "PySide6/Qt/lib/libQt6Svg.so.6", "SYMLINK"),
         ("PySide6/Qt/lib/libQt6DBus.so.6", "/x", "BINARY"),
         ("PySide6/Qt/lib/libQt6Svg.so.6", "/x", "BINARY"),
         ("PySide6/Qt/plugins/platforms/libqxcb.so", "/x", "BINARY"),
@@ -218,6 +226,7 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str) -> dict[str, Any]
         ("torch/include/ATen/ATen.h", "/x", "DATA"),
         ("torch/share/cmake/Torch/TorchConfig.cmake", "/x", "DATA"),
         ("torch/bin/protoc", "/x", "DATA"),
+        ("torch/bin/torch_shm_manager", "/x", "DATA"),
         ("torch/test/test_api", "/x", "DATA"),
         ("torch/lib/libtorch_cpu.a", "/x", "DATA"),
         ("torch/_C/__init__.pyi", "/x", "DATA"),
@@ -239,6 +248,7 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str) -> dict[str, Any]
     monkeypatch.setattr(sys, "platform", platform)
     namespace: dict[str, Any] = {
         "SPECPATH": str(ROOT),
+        "workpath": str(workpath),
         "Analysis": analysis,
         **{n: recorder(n) for n in ("PYZ", "EXE", "COLLECT", "BUNDLE")},
     }
@@ -247,8 +257,10 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str) -> dict[str, Any]
     return calls
 
 
-def test_spec_on_linux(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    calls = _exec_spec(monkeypatch, "linux")
+def test_spec_on_linux(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    calls = _exec_spec(monkeypatch, "linux", tmp_path)
     analysis = calls["Analysis"]
     assert analysis["scripts"] == [str(ROOT / "fmen_gui" / "__main__.py")]
     dests = {(Path(src).relative_to(ROOT).as_posix(), dest) for src, dest in analysis["datas"]}
@@ -273,23 +285,32 @@ def test_spec_on_linux(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         "torch/lib/libc10.so",
         "PySide6/Qt/lib/libQt6DBus.so.6",
         "PySide6/Qt/lib/libQt6Svg.so.6",
+        "libQt6Svg.so.6",
+        "torch/bin/torch_shm_manager",
         "PySide6/Qt/plugins/platforms/libqxcb.so",
         "PySide6/Qt/plugins/platforms/libqoffscreen.so",
         "PySide6/Qt/plugins/imageformats/libqsvg.so",
         "torch/utils/data/sampler.py",
         "resources/sample.png",
     }
-    assert "left out 10 files" in capsys.readouterr().out
+    assert "left out 12 files" in capsys.readouterr().out
+    if shutil.which("strip"):  # torch's libraries are stripped copies, the others untouched
+        sources = {dest: src for dest, src, _ in calls["a"].binaries}
+        assert sources["torch/lib/libc10.so"] == str(tmp_path / "stripped" / "libc10.so")
+        assert (tmp_path / "stripped" / "libc10.so").stat().st_size <= _small_lib().stat().st_size
+        assert sources["PySide6/Qt/lib/libQt6Svg.so.6"] == "/x"
 
     exe = calls["EXE"]
     assert exe["name"] == "fmen-upscaler" and exe["console"] is False and exe["exclude_binaries"] is True
+    # Not PyInstaller's strip: it breaks the libraries auditwheel patched (numpy's OpenBLAS).
+    assert exe["strip"] is False and calls["COLLECT"]["strip"] is False
     assert exe["icon"].endswith("fmen-upscaler.ico") and Path(exe["icon"]).is_file()
     assert calls["COLLECT"]["name"] == "fmen-upscaler"
     assert "BUNDLE" not in calls
 
 
-def test_spec_on_macos(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _exec_spec(monkeypatch, "darwin")
+def test_spec_on_macos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _exec_spec(monkeypatch, "darwin", tmp_path)
     assert calls["EXE"]["icon"].endswith(".icns") and calls["EXE"]["argv_emulation"] is True
     bundle = calls["BUNDLE"]
     assert bundle["name"] == "FMEN Upscaler.app"
@@ -429,8 +450,9 @@ def test_bundle_leaves_out_what_the_app_never_uses(bundle: Path) -> None:
     assert (internal / "resources" / "icons" / "fmen-upscaler-512.png").is_file()
     assert (internal / "weights" / "manifest.json").is_file()
     assert not (internal / "resources" / "generate.py").exists()
-    for unwanted in ("torch/include", "torch/test", "torch/bin", "tkinter", "sympy", "PySide6/Qt/qml"):
+    for unwanted in ("torch/include", "torch/test", "tkinter", "sympy", "PySide6/Qt/qml"):
         assert not (internal / unwanted).exists(), unwanted
+    assert {p.name for p in (internal / "torch" / "bin").iterdir()} == {"torch_shm_manager"}
     names = {p.name for p in internal.rglob("*")}
     for prefix in ("libQt6Network", "libQt6Qml", "libQt6Quick", "libQt6Pdf", "libQt6Sql", "_tkinter"):
         assert not any(n.startswith(prefix) for n in names), prefix
