@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 # ---------------------------------------------------------------- launcher: bundle, desktop entry
-# `make bundle` builds the one-folder PyInstaller app into dist/fmen-upscaler/ (several minutes);
+# `make bundle` builds the one-folder PyInstaller app into dist/fmen-upscaler/ (about a minute);
 # `make test-bundle` runs the slow test that builds it (unless dist/ is newer than every input,
 # see tests/test_bundle.py) and checks it with --self-test and an offscreen start.
 # `make install-desktop` installs the desktop entry and icons for the current user; it starts
