@@ -91,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _expand_inputs(inputs: Sequence[Path]) -> Iterator[tuple[Path, Path | None]]:
     """Yield (file, folder it was found under); explicit files are yielded as given."""
-    from fmen_gui.engine.images import is_supported
-    from fmen_gui.engine.pipeline import looks_like_own_output
+    from fmen_gui.engine.images import is_supported, looks_like_own_output
 
     for item in inputs:
         if item.is_dir():

@@ -651,6 +651,21 @@ class TouchOnLoad:
 EVIL_MODULE = "fmen_reliability_evil"
 
 
+def plant_evil_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put an importable module on sys.path whose import creates a marker file; return the marker.
+
+    A pickle that names it would run code on load; the marker proves whether that happened.
+    """
+    marker = tmp_path / "MARKER"
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / f"{EVIL_MODULE}.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ndef boom():\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(module_dir))
+    return marker
+
+
 def _weights_cases(folder: Path, marker: Path) -> dict[str, tuple[Path, str]]:
     """name -> (weights file, a fragment its one error line must contain)."""
     official = need(NJUJET).read_bytes()
@@ -700,13 +715,7 @@ WEIGHTS_CASES = [
 def test_untrusted_weights_give_one_line_and_run_nothing(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marker = tmp_path / "MARKER"
-    module_dir = tmp_path / "modules"
-    module_dir.mkdir()
-    (module_dir / f"{EVIL_MODULE}.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ndef boom():\n    pass\n"
-    )
-    monkeypatch.syspath_prepend(str(module_dir))
+    marker = plant_evil_module(tmp_path, monkeypatch)
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
     path, fragment = _weights_cases(weights_dir, marker)[case]

@@ -3,7 +3,7 @@
 This package never imports Qt (checked by import-linter).
 """
 
-from fmen_gui.arch.detect import ModelDescriptor, describe_state_dict, load_model
+from fmen_gui.arch.detect import ModelDescriptor, load_model
 from fmen_gui.arch.fmen import FMEN, PRESETS, FMENConfig, Preset, preset_config
 from fmen_gui.arch.reparam import reparameterize
 
@@ -13,7 +13,6 @@ __all__ = [
     "FMENConfig",
     "ModelDescriptor",
     "Preset",
-    "describe_state_dict",
     "load_model",
     "preset_config",
     "reparameterize",

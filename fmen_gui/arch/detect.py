@@ -107,13 +107,6 @@ def describe(config: FMENConfig, model: torch.nn.Module) -> ModelDescriptor:
     return ModelDescriptor(name, "custom", config, count_parameters(model))
 
 
-def describe_state_dict(state: Mapping[str, Tensor]) -> ModelDescriptor:
-    """Describe a (canonical) state dict without keeping a model around."""
-    model, desc = load_model(state)
-    del model
-    return desc
-
-
 def load_model(state: Mapping[str, Tensor]) -> tuple[FMEN, ModelDescriptor]:
     """Build the deploy-form network for ``state`` and load it strictly.
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -1183,3 +1184,15 @@ def _write_error_message(exc: OSError) -> str:
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+_OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]( \(\d+\))?$")
+
+
+def looks_like_own_output(path: Path) -> bool:
+    """Whether a file is named like a result this app wrote (``photo_fmen-s_x4 (2).png``).
+
+    Folder scans in the CLI and the GUI skip these, so running over a folder twice does not
+    upscale the previous results. Lives here (torch-free) so both can share it.
+    """
+    return bool(_OWN_OUTPUT.search(path.stem))

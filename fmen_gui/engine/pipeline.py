@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -337,12 +336,6 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tiff"}
-_OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]$")
-
-
-def looks_like_own_output(path: Path) -> bool:
-    """Whether a file is named like one this app wrote, so folder scans do not re-upscale it."""
-    return bool(_OWN_OUTPUT.search(path.stem))
 
 
 def output_path(

@@ -7,16 +7,12 @@ Folders are scanned recursively; anything that is not a supported image is repor
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fmen_gui.engine import images
 
-# Same rule as ``fmen_gui.engine.pipeline.looks_like_own_output`` (which imports torch and so
-# cannot be used here): re-dropping a folder must not upscale the app's own results again.
-_OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]( \(\d+\))?$")
 MAX_SCAN = 10000  # a drop of "/" must not freeze the window forever
 
 
@@ -58,7 +54,7 @@ def collect_images(paths: Iterable[Path]) -> Collected:
             return
         seen.add(key)
         if images.is_supported(p) and p.is_file():
-            if from_folder and _OWN_OUTPUT.search(p.stem):
+            if from_folder and images.looks_like_own_output(p):
                 out.skipped_outputs += 1
             else:
                 out.images.append(p)

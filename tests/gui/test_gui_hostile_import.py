@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject
 
 from fmen_gui.gui.worker import WorkerController
 from fmen_gui.weights.registry import user_weights_dir
-from tests.test_reliability_cli import EVIL_MODULE, WEIGHTS_CASES, _weights_cases
+from tests.test_reliability_cli import WEIGHTS_CASES, _weights_cases, plant_evil_module
 
 
 class _Collect(QObject):
@@ -43,13 +43,7 @@ def test_hostile_weights_are_not_imported(  # type: ignore[no-untyped-def]
     controller, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctl, sink = controller
-    marker = tmp_path / "MARKER"
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / f"{EVIL_MODULE}.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ndef boom():\n    pass\n"
-    )
-    monkeypatch.syspath_prepend(str(modules))
+    marker = plant_evil_module(tmp_path, monkeypatch)
     folder = tmp_path / "downloads"
     folder.mkdir()
     cases = _weights_cases(folder, marker)
