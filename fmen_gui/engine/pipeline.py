@@ -144,6 +144,14 @@ class Upscaler:
         y = feat[:, top : top + th, left : left + tw].unflatten(0, (3, s, s))
         if y.dtype != torch.float32:
             y = y.float()
+        if out.dtype == np.uint8 and not grayscale and self.device.type == "cpu":
+            # The common case in one pass: clamp and round in place, then let the float → uint8
+            # copy write straight through a view of ``out`` arranged as (colour, i, j, row, col).
+            y = y.clamp_(0.0, 255.0).round_()
+            region = out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s]
+            target = torch.from_numpy(region).unflatten(0, (th, s)).unflatten(2, (tw, s))
+            target.permute(4, 1, 3, 0, 2).copy_(y)
+            return
         if out.dtype == np.uint16:
             y = y * 257.0  # the network works in 0–255
         if grayscale:
