@@ -30,7 +30,7 @@ ProgressFn = Callable[[int, int], None]
 TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
 
 MIN_TILE = 32
-TILE_HEADROOM = 0.7
+TILE_HEADROOM = 0.5
 CPU_WHOLE_BUDGET = 192 * 2**20  # bytes of activations for a single whole-image pass
 CPU_TILE_BUDGET = 160 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
 
@@ -122,7 +122,8 @@ class Upscaler:
             pixels = min(CPU_TILE_BUDGET // self.bytes_per_pixel(), mmap_cap)
         if height * width <= pixels:
             return 0
-        # Several tiles in a row fragment the heap; measured, 70% of the one-pass budget per
+        # Several tiles in a row fragment the heap, most of all while the convolution library
+        # builds its kernels during the first tile; measured, half the one-pass budget per
         # tile keeps the whole job within it.
         side = math.isqrt(int(pixels * TILE_HEADROOM)) - 2 * self.overlap
         return max(MIN_TILE, side // 16 * 16)
@@ -241,7 +242,7 @@ class Upscaler:
             for t in todo:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("cancelled")
-                box = t.padded(self.overlap, h, w)
+                box = t.box(self.overlap, size, h, w)
                 feat = self._forward(self._tile_tensor(rgb, box))[0]
                 self._store(feat, t, box, out, grayscale)
                 del feat

@@ -35,6 +35,28 @@ class Tile:
             min(width, self.x1 + margin),
         )
 
+    def box(self, margin: int, tile: int, height: int, width: int) -> Tile:
+        """The input box for this tile of a ``tile``-sized grid: always the same size.
+
+        Every box is ``tile + 2·margin`` (or the image) wide and high; boxes at the image's
+        edges are slid inwards instead of clipped. More context than ``margin`` changes no
+        output pixel, and one box size means the convolution library builds its kernels, and
+        keeps their buffers, for one shape per job instead of up to nine.
+        """
+        if tile <= 0:
+            return self.padded(margin, height, width)
+        return Tile(
+            *_slide(self.y0 - margin, self.y1 + margin, tile + 2 * margin, height),
+            *_slide(self.x0 - margin, self.x1 + margin, tile + 2 * margin, width),
+        )
+
+
+def _slide(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
+    """``[lo, hi)`` grown to ``size`` (at most ``limit``) and moved inside ``[0, limit)``."""
+    size = min(max(size, hi - lo), limit)
+    lo = min(max(lo, 0), limit - size)
+    return lo, lo + size
+
 
 def plan_tiles(height: int, width: int, tile: int) -> list[Tile]:
     """Row-major grid of ``tile``-sized boxes; ``tile <= 0`` means the whole image at once."""
