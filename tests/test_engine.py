@@ -126,10 +126,11 @@ class _OomAbove(Upscaler):
 
 
 def test_out_of_memory_halves_the_tile_and_stays_exact(upscaler: Upscaler, photo: np.ndarray) -> None:
+    photo = np.concatenate([photo, photo[:, :20]], axis=1)  # 83×121
     reference = upscaler.upscale_rgb(photo, tile=0)
     oom = _OomAbove(upscaler.model, upscaler.descriptor, upscaler.device, upscaler.dtype)
     oom.attempts = []
-    oom.limit = 32 + 2 * 34  # only 32-pixel tiles (plus context) fit
+    oom.limit = 32 + 2 * 34 + 1  # only 32-pixel tiles fit (plus context, plus one for even corners)
     assert np.array_equal(oom.upscale_rgb(photo, tile=0), reference)
     assert len(oom.attempts) > 4
     oom.limit = 10

@@ -113,18 +113,22 @@ def test_fmen_tiles_bit_exactly_too() -> None:
     assert np.array_equal(up.upscale_rgb(photo, tile=0), up.upscale_rgb(photo, tile=48))
 
 
-def test_tile_boxes_have_one_size_and_hold_their_context() -> None:
-    height, width, tile, margin = 130, 205, 48, 34
-    boxes = set()
-    for t in plan_tiles(height, width, tile):
-        box = t.box(margin, tile, height, width)
-        boxes.add((box.y1 - box.y0, box.x1 - box.x0))
-        assert t.padded(margin, height, width).within(box)
-        assert box.y0 >= 0 and box.y1 <= height and box.x0 >= 0 and box.x1 <= width
-    assert boxes == {(tile + 2 * margin, tile + 2 * margin)}
+def test_tile_boxes_have_one_size_even_corners_and_hold_their_context() -> None:
+    for height, width in [(130, 205), (131, 204), (300, 300)]:
+        tile, margin = 48, 34
+        sizes = set()
+        for t in plan_tiles(height, width, tile):
+            box = t.box(margin, tile, height, width)
+            sizes.add((box.y1 - box.y0, box.x1 - box.x0))
+            assert t.padded(margin, height, width).within(box)
+            assert box.y0 % 2 == 0 and box.x0 % 2 == 0, "Winograd blocks must align with the image's"
+            assert box.y0 >= 0 and box.y1 <= height and box.x0 >= 0 and box.x1 <= width
+        full = tile + 2 * margin
+        # One size, plus one pixel more where a box at an odd-sized edge had to start earlier.
+        assert {h for h, _ in sizes} <= {full, full + 1} and {w for _, w in sizes} <= {full, full + 1}
     # Smaller than one box: the box is the image.
-    assert Tile(0, 20, 0, 30).box(margin, tile, 20, 30) == Tile(0, 20, 0, 30)
-    assert Tile(0, 5, 0, 5).box(margin, 0, 5, 5) == Tile(0, 5, 0, 5)
+    assert Tile(0, 20, 0, 30).box(34, 48, 20, 30) == Tile(0, 20, 0, 30)
+    assert Tile(0, 5, 0, 5).box(34, 0, 5, 5) == Tile(0, 5, 0, 5)
 
 
 @pytest.mark.skipif(not devices.cpu_bf16_native(), reason="this CPU has no native bf16 arithmetic")

@@ -611,19 +611,20 @@ def _oom_above(limit: int, attempts: list[tuple[int, int]]) -> Callable:
 def test_out_of_memory_through_the_cli_halves_the_tile_and_stays_exact(
     njujet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = save_noise(tmp_path / "wide.png", 40, 101)
+    src = save_noise(tmp_path / "wide.png", 40, 121)
     small = save_noise(tmp_path / "small.png", 9, 9)
     code, _stdout, stderr = _cli(src, "-o", tmp_path / "reference", "--tile", "0", "--weights", njujet)
     assert code == 0, stderr
     reference = np.array(Image.open(tmp_path / "reference" / "wide_fmen-s_x4.png"))
 
     attempts: list[tuple[int, int]] = []
-    # FMEN-S sees 34 pixels around a tile: only 32-pixel tiles (100 with context) fit.
-    monkeypatch.setattr(Upscaler, "_forward", _oom_above(32 + 2 * 34, attempts))
+    # FMEN-S sees 34 pixels around a tile: only 32-pixel tiles (100 with context, 101 where a
+    # box at an odd-sized edge starts one pixel early to keep its corner even) fit.
+    monkeypatch.setattr(Upscaler, "_forward", _oom_above(32 + 2 * 34 + 1, attempts))
     code, _stdout, stderr = _cli(src, "-o", tmp_path / "oom", "--tile", "0", "--weights", njujet)
     assert code == 0, stderr
     assert np.array_equal(np.array(Image.open(tmp_path / "oom" / "wide_fmen-s_x4.png")), reference)
-    assert attempts[0] == (40, 101) and len(attempts) > 2  # the whole image failed, smaller tiles did not
+    assert attempts[0] == (40, 121) and len(attempts) > 2  # the whole image failed, smaller tiles did not
 
     # Not even the smallest tile fits: that image fails with one line, the next one is done.
     monkeypatch.setattr(Upscaler, "_forward", _oom_above(50, []))

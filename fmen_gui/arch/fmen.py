@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fmen_gui.arch import winograd
+
 NEGATIVE_SLOPE = 0.1
 
 
@@ -139,6 +141,27 @@ class DeployConv2d(nn.Conv2d):
             )
         return super().forward(x)
 
+    _wino_cache: tuple | None = None  # (key, transformed weights, padded bias)
+
+    def _winograd(self, x: Tensor, act: str, other: Tensor | None = None, other_op: int = 0) -> Tensor | None:
+        """The layer by :mod:`fmen_gui.arch.winograd` where that kernel takes it, else None."""
+        if not winograd.supports(self, x):
+            return None
+        if other is not None and (
+            other.shape != (1, self.out_channels, *x.shape[2:]) or other.dtype != x.dtype
+        ):
+            return None
+        key = (
+            self.weight.data_ptr(),
+            self.weight._version,
+            self.bias.data_ptr() if self.bias is not None else 0,
+        )
+        if self._wino_cache is None or self._wino_cache[0] != key:
+            self._wino_cache = (key, winograd.pack(self.weight, self.bias))
+        return winograd.conv3x3(
+            x, self._wino_cache[1], self.out_channels, act, NEGATIVE_SLOPE, other, other_op
+        )
+
     def forward_act(self, x: Tensor, act: str) -> Tensor:
         """This convolution followed by ``act`` (``"leaky_relu"``, ``"sigmoid"`` or ``"none"``).
 
@@ -149,6 +172,9 @@ class DeployConv2d(nn.Conv2d):
         of the tile it is computed in.
         """
         if _fusable(x):
+            y = self._winograd(x, act)
+            if y is not None:
+                return y
             attr, scalars = _POST_OPS[act]
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
@@ -159,11 +185,22 @@ class DeployConv2d(nn.Conv2d):
     def forward_add(self, x: Tensor, other: Tensor) -> Tensor:
         """``self(x) + other``; on the CPU the sum is added to the accumulators by oneDNN."""
         if _fusable(x) and other.dtype == x.dtype:
+            y = self._winograd(x, "none", other, winograd.ADD)
+            if y is not None:
+                return y
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, other, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
                 "add", None, None, [], None,
             )  # fmt: skip
         return self(x).add_(other)
+
+    def forward_gate(self, x: Tensor, gated: Tensor) -> Tensor:
+        """``sigmoid(self(x)) * gated``: FMEN's attention gate, in one pass where possible."""
+        if _fusable(x):
+            y = self._winograd(x, "sigmoid", gated, winograd.MUL)
+            if y is not None:
+                return y
+        return self.forward_act(x, "sigmoid").mul_(gated)
 
 
 _GATE_CHUNK = 1 << 18  # elements per slice: the temporaries stay in the L2 cache
@@ -345,9 +382,7 @@ class HFAB(nn.Module):
                 out = erb(out, "leaky_relu" if i == last else "none")
             if last < 0:  # no ERBs: the second LeakyReLU follows the first
                 out = F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
-            gate = self.excitate.forward_act(out, "sigmoid")
-            del out
-            return gate.mul_(x)
+            return self.excitate.forward_gate(out, x)
         out = self.bn1(x)
         out = self.squeeze(pad_with(out, bn_scale_shift(self.bn1)[1]))
         out = F.leaky_relu(out, NEGATIVE_SLOPE)
@@ -432,7 +467,9 @@ class FMEN(nn.Module):
             h = hfab(h)
         assert isinstance(self.lr_conv, DeployConv2d)
         h = self.lr_conv.forward_add(h, self.head(inp))
-        return self.tail[0](h)
+        tail = self.tail[0]
+        assert isinstance(tail, DeployConv2d)
+        return tail.forward_act(h, "none")
 
     def _stem(self, inp: Tensor) -> Tensor:
         """``warmup[0](head(inp))`` as one 5×5 convolution of the 3-channel input.

@@ -36,18 +36,22 @@ class Tile:
         )
 
     def box(self, margin: int, tile: int, height: int, width: int) -> Tile:
-        """The input box for this tile of a ``tile``-sized grid: always the same size.
+        """The input box for this tile of a ``tile``-sized grid: one size, even corners.
 
-        Every box is ``tile + 2·margin`` (or the image) wide and high; boxes at the image's
+        Boxes are ``tile + 2·margin`` (or the image) wide and high; boxes at the image's
         edges are slid inwards instead of clipped. More context than ``margin`` changes no
         output pixel, and one box size means the convolution library builds its kernels, and
-        keeps their buffers, for one shape per job instead of up to nine.
+        keeps their buffers, for one shape per job instead of up to nine. Every box starts at
+        even coordinates, so the 2×2 blocks of the Winograd convolutions
+        (:mod:`fmen_gui.arch.winograd`) fall on the same pixels in a tile as in the whole image.
         """
         if tile <= 0:
-            return self.padded(margin, height, width)
-        return Tile(
-            *_slide(self.y0 - margin, self.y1 + margin, tile + 2 * margin, height),
-            *_slide(self.x0 - margin, self.x1 + margin, tile + 2 * margin, width),
+            return _even_start(self.padded(margin, height, width))
+        return _even_start(
+            Tile(
+                *_slide(self.y0 - margin, self.y1 + margin, tile + 2 * margin, height),
+                *_slide(self.x0 - margin, self.x1 + margin, tile + 2 * margin, width),
+            )
         )
 
 
@@ -56,6 +60,11 @@ def _slide(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
     size = min(max(size, hi - lo), limit)
     lo = min(max(lo, 0), limit - size)
     return lo, lo + size
+
+
+def _even_start(box: Tile) -> Tile:
+    """``box`` grown by one pixel up or left where it starts at an odd coordinate."""
+    return Tile(box.y0 - box.y0 % 2, box.y1, box.x0 - box.x0 % 2, box.x1)
 
 
 def plan_tiles(height: int, width: int, tile: int) -> list[Tile]:

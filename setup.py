@@ -1,0 +1,35 @@
+"""Builds the optional Winograd convolution kernel (``fmen_gui/arch/winograd.c``).
+
+Everything else about the package is declared in pyproject.toml. The kernel is a plain C
+library loaded with ctypes (no Python C API), built only for x86-64 with GCC or Clang; when it
+cannot be built the install still succeeds and the app uses oneDNN alone.
+"""
+
+import platform
+import sys
+
+from setuptools import Extension, setup
+
+extensions = []
+if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
+    extensions.append(
+        Extension(
+            "fmen_gui.arch._winograd",
+            sources=["fmen_gui/arch/winograd.c"],
+            extra_compile_args=[
+                "-O3",
+                "-mavx512f",
+                "-mavx512dq",
+                "-mavx512bw",
+                "-mavx512vl",
+                "-mfma",
+                "-funroll-loops",
+                "-ffp-contract=off",  # one rounding per written operation: same bits everywhere
+                "-fopenmp",
+            ],
+            extra_link_args=["-fopenmp"],
+            optional=True,
+        )
+    )
+
+setup(ext_modules=extensions)
