@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import fmen_gui.arch.fmen as fmen
+from fmen_gui.arch import winograd
 from fmen_gui.arch.detect import describe
 from fmen_gui.arch.fmen import FMEN, compose_conv3x3, plain_copy, preset_config
 from fmen_gui.engine import devices
@@ -93,12 +94,16 @@ def test_compose_conv3x3_is_the_composition_in_float64() -> None:
     assert not torch.allclose(direct, composed, atol=1e-6), "the border ring needs its correction"
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "separate-ops"])
+@pytest.mark.parametrize("path", ["winograd", "onednn-fused", "separate-ops"])
 @pytest.mark.parametrize("tile", [32, 40, 64])
-def test_both_cpu_paths_tile_bit_exactly(monkeypatch: pytest.MonkeyPatch, fused: bool, tile: int) -> None:
-    if fused and not FUSED:
+def test_every_cpu_path_tiles_bit_exactly(monkeypatch: pytest.MonkeyPatch, path: str, tile: int) -> None:
+    if path != "separate-ops" and not FUSED:
         pytest.skip("this PyTorch build has no oneDNN fused convolutions")
-    monkeypatch.setattr(fmen, "_POINTWISE", fused)
+    if path == "winograd" and not winograd.available():
+        pytest.skip("the Winograd kernel is not built here or this CPU lacks AVX-512")
+    monkeypatch.setattr(fmen, "_POINTWISE", path != "separate-ops")
+    if path != "winograd":
+        monkeypatch.setattr(winograd, "available", lambda: False)
     model = _model(seed=tile)
     up = Upscaler(model, describe(model.config, model), torch.device("cpu"), torch.float32)
     photo = _photo(77, 93)
