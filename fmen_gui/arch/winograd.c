@@ -100,8 +100,11 @@ AI void input_transform(const __m512 d[4][4], float* v, size_t stride) {
                           int cout, float* out, int ty0, int ty1, int act, float slope,              \
                           const float* other, int other_op, float* work) {                           \
         const int cinp = (cin + 15) / 16 * 16, nk = cinp / 16, co = NV * 16, TW = (W + 1) / 2;     \
-        float* V = work;                  /* [16][CH][cinp] */                                       \
-        float* M = work + 16 * CH * cinp; /* [16][CH][co]   */                                       \
+        /* V: [16][CH][cinp], M: [16][CH][co], each point's slice padded by one cache line: */      \
+        /* without it the 16 slices sit a multiple of 4 KiB apart and fight over one L1 set */     \
+        const size_t vs = (size_t)CH * cinp + 16, ms = (size_t)CH * co + 16;                         \
+        float* V = work;                                                                             \
+        float* M = work + 16 * vs;                                                                   \
         const __m512 s = _mm512_set1_ps(slope), z = _mm512_setzero_ps();                             \
         for (int ty = ty0; ty < ty1; ty++) {                                                         \
             for (int tx0 = 0; tx0 < TW; tx0 += CH) {                                                 \
@@ -119,13 +122,13 @@ AI void input_transform(const __m512 d[4][4], float* v, size_t stride) {
                                     ? _mm512_maskz_loadu_ps(m, x + ((size_t)yy * W + xx) * cin + 16 * k) \
                                     : z;                                                             \
                             }                                                                        \
-                        input_transform(d, V + (size_t)r * cinp + 16 * k, (size_t)CH * cinp);       \
+                        input_transform(d, V + (size_t)r * cinp + 16 * k, vs);                       \
                     }                                                                                \
                 }                                                                                    \
                 for (int a = 0; a < 16; a++) {                                                       \
-                    const float* Va = V + (size_t)a * CH * cinp;                                     \
+                    const float* Va = V + (size_t)a * vs;                                            \
                     const float* Ua = U + (size_t)a * cinp * co;                                     \
-                    float* Ma = M + (size_t)a * CH * co;                                             \
+                    float* Ma = M + (size_t)a * ms;                                                  \
                     int r = 0;                                                                       \
                     for (; r + RT(NV) <= nr; r += RT(NV))                                                    \
                         gemm_##NV##_r(Va + (size_t)r * cinp, cinp, cin, Ua, Ma + (size_t)r * co, co); \
@@ -139,7 +142,7 @@ AI void input_transform(const __m512 d[4][4], float* v, size_t stride) {
                         __m512 mm[4][4], t0[4], t1[4], y[2][2];                                      \
                         for (int i = 0; i < 4; i++)                                                  \
                             for (int j = 0; j < 4; j++)                                              \
-                                mm[i][j] = _mm512_loadu_ps(M + ((size_t)(i * 4 + j) * CH + r) * co + 16 * v); \
+                                mm[i][j] = _mm512_loadu_ps(M + (size_t)(i * 4 + j) * ms + (size_t)r * co + 16 * v); \
                         for (int j = 0; j < 4; j++) {                                                \
                             t0[j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);      \
                             t1[j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);      \
@@ -177,7 +180,7 @@ DEFINE_ROWS(4)
 /* Floats of scratch one thread needs for a call with these channel counts. */
 long fmen_wino_work_floats(int cin, int cout) {
     const long cinp = (cin + 15) / 16 * 16, co = (cout + 15) / 16 * 16;
-    return 16L * CH * (cinp + co);
+    return 16L * (CH * (cinp + co) + 32);
 }
 
 /* 0 on success, -1 for channel counts this kernel does not take. The rows of 2x2 blocks are
@@ -189,6 +192,7 @@ int fmen_wino_conv3x3(const float* x, int H, int W, int cin, const float* U, con
                       float* work, int nthreads) {
     if (cin < 1 || cin > 16 * MAXV || cout < 1 || cout > 16 * MAXV || H < 1 || W < 1 || nthreads < 1)
         return -1;
+    const int nv = (cout + 15) / 16;
     const int rows = (H + 1) / 2;
     const long per = fmen_wino_work_floats(cin, cout);
     if (nthreads > rows) nthreads = rows;
@@ -197,7 +201,7 @@ int fmen_wino_conv3x3(const float* x, int H, int W, int cin, const float* U, con
         int n = omp_get_num_threads(), i = omp_get_thread_num();
         int ty0 = (int)((long)rows * i / n), ty1 = (int)((long)rows * (i + 1) / n);
         float* w = work + per * i;
-        switch ((cout + 15) / 16) {
+        switch (nv) {
             case 1: rows_1(x, H, W, cin, U, bias, cout, out, ty0, ty1, act, slope, other, other_op, w); break;
             case 2: rows_2(x, H, W, cin, U, bias, cout, out, ty0, ty1, act, slope, other, other_op, w); break;
             case 3: rows_3(x, H, W, cin, U, bias, cout, out, ty0, ty1, act, slope, other, other_op, w); break;

@@ -98,13 +98,17 @@ def reset() -> None:
 
 @torch.no_grad()
 def pack(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Transformed weights ``[16][cin↑16][cout↑16]`` and the padded bias, computed in float64."""
+    """Transformed weights ``U = G g Gᵀ`` as ``[16][cin↑16][cout↑16]``, and the padded bias.
+
+    Computed in float64 and rounded once; ↑16 rounds up to whole 16-lane vectors (zeros).
+    """
     cout, cin = weight.shape[:2]
     cinp, co = -(-cin // 16) * 16, -(-cout // 16) * 16
     g = torch.tensor(_G, dtype=torch.float64)
-    u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double().cpu(), g)
-    packed = torch.zeros(16, cinp, co, dtype=torch.float64)
-    packed[:, :cin, :cout] = u.reshape(16, cin, cout)
+    u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double().cpu(), g).reshape(16, cin, cout)
+    full = torch.zeros(16, cinp, co, dtype=torch.float64)
+    full[:, :cin, :cout] = u
+    packed = full.flatten()
     b = torch.zeros(co, dtype=torch.float32)
     if bias is not None:
         b[:cout] = bias.detach().float().cpu()
@@ -125,9 +129,7 @@ def conv3x3(
     assert lib is not None, "check available() first"
     _, cin, height, width = x.shape
     x = x.contiguous(memory_format=torch.channels_last)
-    out = torch.empty((1, cout, height, width), dtype=torch.float32).contiguous(
-        memory_format=torch.channels_last
-    )
+    out = torch.empty((1, cout, height, width), dtype=torch.float32, memory_format=torch.channels_last)
     if other is not None:
         other = other.contiguous(memory_format=torch.channels_last)
     u, b = packed
@@ -167,4 +169,14 @@ def supports(conv: torch.nn.Conv2d, x: Tensor) -> bool:
     )
 
 
-__all__ = ["ACT", "ADD", "MUL", "available", "conv3x3", "library_path", "pack", "reset", "supports"]
+__all__ = [
+    "ACT",
+    "ADD",
+    "MUL",
+    "available",
+    "conv3x3",
+    "library_path",
+    "pack",
+    "reset",
+    "supports",
+]
