@@ -341,9 +341,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    from fmen_gui.arch import winograd
+
     result: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} threads, torch {torch.__version__}, bf16 native: {devices.cpu_bf16_native()}",
+        f"{args.threads} threads, torch {torch.__version__}, bf16 native: {devices.cpu_bf16_native()}, "
+        f"Winograd kernel: {'yes' if winograd.available() else 'no (oneDNN only)'}",
     }
     print("measuring peak…", flush=True)
     result["peak_fp32_gflops"] = peak_gflops()
@@ -378,7 +381,7 @@ def print_table(r: dict) -> None:
     print(f"\nMachine: {r['machine']}; measured fp32 peak {r['peak_fp32_gflops']:.0f} GFLOP/s\n")
     print(
         "| model | LR input | auto tile | reference MP/s | default MP/s | ×ref | fast MP/s | ×ref "
-        "| GFLOP/s ref / default / fast |"
+        "| GFLOP/s ref / default / fast (direct-convolution count) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in r["speed"]:

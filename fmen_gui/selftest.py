@@ -135,7 +135,7 @@ def _run(work: Path) -> str:
     return (
         f"self-test passed: {engine.label} ({engine.weights_path.name}) "
         f"{src.shape[1]}×{src.shape[0]} -> {out.shape[1]}×{out.shape[0]} on {engine.device_label} "
-        f"{engine.precision}; import {imported - start:.2f} s, load {loaded - imported:.2f} s, "
+        f"{engine.precision} ({engine.kernels}); import {imported - start:.2f} s, load {loaded - imported:.2f} s, "
         f"upscale {result.seconds:.2f} s (total {upscaled - start:.2f} s); mean difference {diff:.2f}"
     )
 

@@ -399,6 +399,10 @@ def test_bundle_self_test(bundle: Path, tmp_path: Path) -> None:
     print(f"bundle --self-test (exit {proc.returncode}): {proc.stdout.strip()} {proc.stderr.strip()[-2000:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("self-test passed: FMEN-S")
+    from fmen_gui.arch import winograd
+
+    if winograd.available():  # built here and this CPU runs it: the bundle must use it too
+        assert "(Winograd + oneDNN)" in proc.stdout
 
 
 @pytest.mark.slow

@@ -281,6 +281,7 @@ class Engine:
         self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
         self.device_label = devices.device_label(device)
         self.precision = devices.precision_name(dtype)
+        self.kernels = _kernels_label(device, dtype)
 
     def needs_reload(self, settings: EngineSettings) -> bool:
         return replace(settings, tile=self.settings.tile) != self.settings
@@ -335,6 +336,17 @@ class Engine:
             raise Cancelled("cancelled")
         write_image(dst, result, fmt=fmt, quality=quality)
         return JobResult(src, dst, data.size, result.size, time.perf_counter() - start, self.label)
+
+
+def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:
+    """What computes the convolutions, for diagnostics (the self-test line, bug reports)."""
+    if device.type != "cpu":
+        return device.type.upper()
+    from fmen_gui.arch import winograd
+
+    if dtype == torch.float32 and winograd.available():
+        return "Winograd + oneDNN"
+    return "oneDNN"
 
 
 def _same_file(a: Path, b: Path) -> bool:
