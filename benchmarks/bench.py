@@ -229,6 +229,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from benchmarks.bench import real_content
 from fmen_gui.gui.main_window import MainWindow
+from fmen_gui.gui.responsiveness import GapMeter
 from fmen_gui.gui.settings import SettingsStore
 
 app = QApplication([])
@@ -239,16 +240,7 @@ window = MainWindow(store=SettingsStore.from_file(str(tmp / "settings.ini")))
 window.confirm_close_during_job = lambda: True
 window.show()
 window.add_paths([src])
-gaps, last, results, started = [], [time.perf_counter()], [], [0.0]
-
-def tick():
-    now = time.perf_counter()
-    gaps.append(now - last[0])
-    last[0] = now
-
-timer = QTimer()
-timer.setInterval(5)
-timer.timeout.connect(tick)
+meter, results, started = GapMeter(), [], [0.0]
 
 def run_job():
     item = window.model.items()[0]
@@ -256,15 +248,14 @@ def run_job():
         QTimer.singleShot(20, run_job)
         return
     item.status = "pending"
-    gaps.clear()
-    last[0] = started[0] = time.perf_counter()
-    timer.start()
+    started[0] = time.perf_counter()
+    meter.start()
     window.start()
 
 def on_idle():
-    timer.stop()
+    meter.stop()
     item = window.model.items()[0]
-    results.append({{"status": item.status, "gap_ms": max(gaps) * 1000 if gaps else None,
+    results.append({{"status": item.status, "gap_ms": meter.largest * 1000 if meter.gaps else None,
                      "seconds": time.perf_counter() - started[0], "size": list(item.latest_result().size)}})
     if len(results) < 2:
         QTimer.singleShot(0, run_job)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
+
+from fmen_gui.gui.responsiveness import GapMeter
 
 # The largest pause of the GUI event loop allowed while a job runs. Generous on purpose (CI
 # machines are slow and shared); the measured figure is printed (run with -s) for the records.
@@ -100,25 +102,16 @@ def test_gui_thread_keeps_serving_events_during_a_job(
     item = window.model.items()[0]
 
     def largest_gap_during_job() -> tuple[float, float]:
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
-        timer.start()
+        meter = GapMeter()
+        meter.start()
         t0 = time.perf_counter()
         item.status = "pending"
         with qtbot.waitSignal(window.idle, timeout=180000):
             window.start()
-        timer.stop()
+        meter.stop()
         assert item.status == "done", item.message
-        return max(gaps), time.perf_counter() - t0
+        assert meter.gaps, "the timer never ticked"
+        return meter.largest, time.perf_counter() - t0
 
     # The first job also loads torch and the network (the app does that in the background
     # right after start-up, see app.main); the second one is the steady state of a batch.
