@@ -443,9 +443,12 @@ class FMEN(nn.Module):
         if self.deploy and _fusable(x) and isinstance(self.head, DeployConv2d):
             return self._forward_fused(x)
         x = self.head(x)
-        h = self.warmup(x)
-        for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
-            h = hfab(erb(h))
+        if self.deploy and not torch.is_grad_enabled():
+            h = self._lean_body(self.warmup(x))  # GPU inference: memory is what FMEN is about
+        else:
+            h = self.warmup(x)
+            for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
+                h = hfab(erb(h))
         h = self.lr_conv(h)
         h = h.add_(x) if not h.requires_grad else h + x
         del x
@@ -454,22 +457,28 @@ class FMEN(nn.Module):
     def _forward_fused(self, inp: Tensor) -> Tensor:
         """The CPU inference pass: activations fused into the convolutions, buffers freed early.
 
-        Each block's input is dropped as soon as its first conv has read it, and the head's
-        output (the global residual) is recomputed at the end instead of being kept, so at
-        most three full-width feature maps are alive at any time.
+        The head's output (the global residual) is recomputed at the end instead of being kept
+        through the whole network, so at most three full-width feature maps are alive at once.
         """
-        h = self.warmup[1](self._stem(inp))
+        h = self._lean_body(self.warmup[1](self._stem(inp)))
+        assert isinstance(self.lr_conv, DeployConv2d)
+        h = self.lr_conv.forward_add(h, self.head(inp))
+        tail = self.tail[0]
+        assert isinstance(tail, DeployConv2d)
+        return tail.forward_act(h, "none")
+
+    def _lean_body(self, h: Tensor) -> Tensor:
+        """The ERB + HFAB blocks, each block's input dropped as soon as its first conv has read it.
+
+        The caller must hand over its only reference to ``h``.
+        """
         for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
             a = erb.conv1.forward_act(h, "leaky_relu")
             del h
             h = erb.conv2.forward_act(a, "none")
             del a
             h = hfab(h)
-        assert isinstance(self.lr_conv, DeployConv2d)
-        h = self.lr_conv.forward_add(h, self.head(inp))
-        tail = self.tail[0]
-        assert isinstance(tail, DeployConv2d)
-        return tail.forward_act(h, "none")
+        return h
 
     def _stem(self, inp: Tensor) -> Tensor:
         """``warmup[0](head(inp))`` as one 5×5 convolution of the 3-channel input.

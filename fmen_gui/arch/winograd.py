@@ -133,7 +133,9 @@ def conv3x3(
     if other is not None:
         other = other.contiguous(memory_format=torch.channels_last)
     u, b = packed
-    threads = max(1, torch.get_num_threads())
+    # At least 8 rows of 2×2 blocks per thread: below that, waking a thread costs more than it
+    # saves (and a tiny job starts no thread at all).
+    threads = max(1, min(torch.get_num_threads(), (height + 1) // 2 // 8))
     work = torch.empty((threads, lib.fmen_wino_work_floats(cin, cout)), dtype=torch.float32)
     # ctypes releases the GIL for the call; the kernel shares the rows between OpenMP threads.
     status = lib.fmen_wino_conv3x3(
