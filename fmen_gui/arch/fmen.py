@@ -473,6 +473,7 @@ class FMEN(nn.Module):
         The caller must hand over its only reference to ``h``.
         """
         for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
+            assert isinstance(erb, ERB)
             a = erb.conv1.forward_act(h, "leaky_relu")
             del h
             h = erb.conv2.forward_act(a, "none")
