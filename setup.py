@@ -1,8 +1,8 @@
 """Builds the optional Winograd convolution kernel (``fmen_gui/arch/winograd.c``).
 
 Everything else about the package is declared in pyproject.toml. The kernel is a plain C
-library loaded with ctypes (no Python C API), built only for x86-64 with GCC or Clang; when it
-cannot be built the install still succeeds and the app uses oneDNN alone.
+library loaded with ctypes (no Python C API), built only for x86-64 with GCC; when it cannot
+be built the install still succeeds and the app uses oneDNN alone.
 """
 
 import platform
@@ -16,13 +16,10 @@ if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
         Extension(
             "fmen_gui.arch._winograd",
             sources=["fmen_gui/arch/winograd.c"],
+            # No -m flags: each build inside chooses its instruction set with a target pragma,
+            # so the library loads on any x86-64 CPU and the caller picks what this one runs.
             extra_compile_args=[
                 "-O3",
-                "-mavx512f",
-                "-mavx512dq",
-                "-mavx512bw",
-                "-mavx512vl",
-                "-mfma",
                 "-funroll-loops",
                 "-ffp-contract=off",  # one rounding per written operation: same bits everywhere
                 "-fopenmp",

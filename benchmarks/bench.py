@@ -337,7 +337,7 @@ def main() -> None:
     result: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{args.threads} threads, torch {torch.__version__}, bf16 native: {devices.cpu_bf16_native()}, "
-        f"Winograd kernel: {'yes' if winograd.available() else 'no (oneDNN only)'}",
+        f"Winograd kernel: {winograd.isa() or 'none (oneDNN only)'}",
     }
     print("measuring peak…", flush=True)
     result["peak_fp32_gflops"] = peak_gflops()

@@ -402,7 +402,7 @@ def test_bundle_self_test(bundle: Path, tmp_path: Path) -> None:
     from fmen_gui.arch import winograd
 
     if winograd.available():  # built here and this CPU runs it: the bundle must use it too
-        assert "(Winograd + oneDNN)" in proc.stdout
+        assert f"(Winograd {winograd.isa().upper()} + oneDNN)" in proc.stdout
 
 
 @pytest.mark.slow

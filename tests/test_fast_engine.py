@@ -7,6 +7,7 @@ path may cost at most 0.05 dB on Set5.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -94,15 +95,32 @@ def test_compose_conv3x3_is_the_composition_in_float64() -> None:
     assert not torch.allclose(direct, composed, atol=1e-6), "the border ring needs its correction"
 
 
-@pytest.mark.parametrize("path", ["winograd", "onednn-fused", "separate-ops"])
+@pytest.fixture
+def winograd_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], bool]]:
+    """``select("avx2")`` switches the kernel to that build; False where it cannot run here."""
+
+    def select(name: str) -> bool:
+        if name == "avx2":
+            monkeypatch.setenv("FMEN_WINOGRAD_ISA", "avx2")
+        winograd.reset()
+        return winograd.isa() == name
+
+    yield select
+    monkeypatch.delenv("FMEN_WINOGRAD_ISA", raising=False)
+    winograd.reset()
+
+
+@pytest.mark.parametrize("path", ["winograd-avx512", "winograd-avx2", "onednn-fused", "separate-ops"])
 @pytest.mark.parametrize("tile", [32, 40, 64])
-def test_every_cpu_path_tiles_bit_exactly(monkeypatch: pytest.MonkeyPatch, path: str, tile: int) -> None:
+def test_every_cpu_path_tiles_bit_exactly(
+    monkeypatch: pytest.MonkeyPatch, winograd_build: Callable[[str], bool], path: str, tile: int
+) -> None:
     if path != "separate-ops" and not FUSED:
         pytest.skip("this PyTorch build has no oneDNN fused convolutions")
-    if path == "winograd" and not winograd.available():
-        pytest.skip("the Winograd kernel is not built here or this CPU lacks AVX-512")
+    if path.startswith("winograd") and not winograd_build(path.split("-")[1]):
+        pytest.skip(f"the {path} kernel is not built here or this CPU cannot run it")
     monkeypatch.setattr(fmen, "_POINTWISE", path != "separate-ops")
-    if path != "winograd":
+    if not path.startswith("winograd"):
         monkeypatch.setattr(winograd, "available", lambda: False)
     model = _model(seed=tile)
     up = Upscaler(model, describe(model.config, model), torch.device("cpu"), torch.float32)

@@ -1,9 +1,11 @@
 """The Winograd F(2×2, 3×3) kernel: it computes the convolution, with its epilogues, and gives
-every pixel the same bits whatever the image size (when blocks are aligned)."""
+every pixel the same bits whatever the image size (when blocks are aligned). Both builds
+(AVX-512 and AVX2) are tested where this CPU runs them."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,12 +14,12 @@ import torch.nn.functional as F
 from fmen_gui.arch import winograd
 from fmen_gui.arch.fmen import NEGATIVE_SLOPE, DeployConv2d
 
-AVX512 = platform.machine().lower() in (
-    "x86_64",
-    "amd64",
-) and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+CAPABILITY = torch.backends.cpu.get_cpu_capability()
+AVX512 = X86 and CAPABILITY.startswith("AVX512")
+AVX2 = X86 and CAPABILITY.startswith(("AVX2", "AVX512"))
 needs_kernel = pytest.mark.skipif(
-    not winograd.available(), reason="the Winograd kernel is not built here or this CPU lacks AVX-512"
+    not winograd.available(), reason="the Winograd kernel is not built here or this CPU lacks AVX2"
 )
 
 
@@ -25,16 +27,31 @@ def _cl(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.skipif(not AVX512, reason="the kernel is only built and used on x86-64 CPUs with AVX-512")
+@pytest.fixture(params=["avx512", "avx2"])
+def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each build of the kernel this machine can run, selected for the test."""
+    if request.param == "avx2":
+        monkeypatch.setenv("FMEN_WINOGRAD_ISA", "avx2")
+    winograd.reset()
+    if winograd.isa() != request.param:
+        monkeypatch.delenv("FMEN_WINOGRAD_ISA", raising=False)
+        winograd.reset()
+        pytest.skip(f"the {request.param} build is not available here")
+    yield request.param
+    monkeypatch.delenv("FMEN_WINOGRAD_ISA", raising=False)
+    winograd.reset()
+
+
+@pytest.mark.skipif(not AVX2, reason="the kernel is only built and used on x86-64 CPUs with AVX2 or AVX-512")
 def test_the_kernel_is_built_and_used_on_this_machine() -> None:
     # A silently failed build would quietly slow every upscale down: make it loud where it matters.
     assert winograd.library_path() is not None, (
         "fmen_gui/arch/_winograd*.so missing: pip install -e . builds it"
     )
     assert winograd.available()
+    assert winograd.isa() == ("avx512" if AVX512 else "avx2")
 
 
-@needs_kernel
 @pytest.mark.parametrize(
     ("cin", "cout", "height", "width"),
     [
@@ -47,13 +64,13 @@ def test_the_kernel_is_built_and_used_on_this_machine() -> None:
         (3, 40, 2, 7),
     ],
 )
-def test_matches_the_direct_convolution(cin: int, cout: int, height: int, width: int) -> None:
+def test_matches_the_direct_convolution(build: str, cin: int, cout: int, height: int, width: int) -> None:
     g = torch.Generator().manual_seed(cin * 100 + cout)
     x = _cl(torch.randn(1, cin, height, width, generator=g) * 30)
     w = torch.randn(cout, cin, 3, 3, generator=g) * 0.1
     b = torch.randn(cout, generator=g)
     other = _cl(torch.randn(1, cout, height, width, generator=g) * 5)
-    packed = winograd.pack(w, b)
+    packed = winograd.pack(w, b, winograd.lanes())
     with torch.inference_mode():
         ref = F.conv2d(x.double(), w.double(), b.double(), padding=1)
         scale = ref.abs().max().item()
@@ -70,13 +87,12 @@ def test_matches_the_direct_convolution(cin: int, cout: int, height: int, width:
             assert err <= 2e-6 * max(scale, 1.0) + 1e-6, (act, op, err)
 
 
-@needs_kernel
-def test_every_pixel_gets_the_same_bits_in_any_aligned_crop() -> None:
+def test_every_pixel_gets_the_same_bits_in_any_aligned_crop(build: str) -> None:
     g = torch.Generator().manual_seed(7)
     x = _cl(torch.randn(1, 50, 61, 75, generator=g) * 20)
     w, b = torch.randn(50, 50, 3, 3, generator=g) * 0.1, torch.randn(50, generator=g)
     gate = _cl(torch.rand(1, 50, 61, 75, generator=g))
-    packed = winograd.pack(w, b)
+    packed = winograd.pack(w, b, winograd.lanes())
     with torch.inference_mode():
         whole = winograd.conv3x3(x, packed, 50, "sigmoid", 0.0, gate, winograd.MUL)
         for y0, y1, x0, x1 in [

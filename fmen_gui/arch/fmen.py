@@ -155,9 +155,10 @@ class DeployConv2d(nn.Conv2d):
             self.weight.data_ptr(),
             self.weight._version,
             self.bias.data_ptr() if self.bias is not None else 0,
+            winograd.lanes(),
         )
         if self._wino_cache is None or self._wino_cache[0] != key:
-            self._wino_cache = (key, winograd.pack(self.weight, self.bias))
+            self._wino_cache = (key, winograd.pack(self.weight, self.bias, winograd.lanes()))
         return winograd.conv3x3(
             x, self._wino_cache[1], self.out_channels, act, NEGATIVE_SLOPE, other, other_op
         )

@@ -11,9 +11,11 @@ Exactness: each 2×2 output block is computed from its 4×4 input window by one 
 of operations, so results do not depend on the image size as long as blocks are aligned to
 even coordinates — the engine's tile boxes always start at even coordinates.
 
-Nothing here is required: where the library is missing (no compiler at install time, a
-non-x86 machine, a frozen build without it) or the CPU lacks AVX-512, :func:`available` is
-False and the network uses oneDNN. ``FMEN_NO_WINOGRAD=1`` switches it off, for comparisons.
+The kernel comes in two builds, AVX-512 (16 lanes) and AVX2 + FMA (8 lanes, for laptops), and
+:func:`isa` picks the best the CPU has. Nothing here is required: where the library is missing
+(no compiler at install time, a non-x86 machine, a frozen build without it) or the CPU has
+neither, :func:`available` is False and the network uses oneDNN. ``FMEN_NO_WINOGRAD=1``
+switches it off and ``FMEN_WINOGRAD_ISA=avx2`` forces the AVX2 build, for comparisons.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
+_isa = 0  # 512 (AVX-512), 256 (AVX2) or 0 (neither)
 _checked = False
 
 
@@ -49,20 +52,25 @@ def library_path() -> Path | None:
     return None
 
 
-def _cpu_ok() -> bool:
+def _cpu_isa() -> int:
+    """The widest build this CPU runs (as PyTorch detects it), lowered by FMEN_WINOGRAD_ISA."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
+        return 0
     capability = torch.backends.cpu.get_cpu_capability()
-    return capability.startswith("AVX512")
+    best = 512 if capability.startswith("AVX512") else 256 if capability.startswith("AVX2") else 0
+    if os.environ.get("FMEN_WINOGRAD_ISA", "").lower() == "avx2":
+        best = min(best, 256)
+    return best
 
 
 def _load() -> ctypes.CDLL | None:
-    global _lib, _checked
+    global _lib, _checked, _isa
     with _lock:
         if _checked:
             return _lib
         _checked = True
-        if os.environ.get("FMEN_NO_WINOGRAD") or not _cpu_ok():
+        cpu = _cpu_isa()
+        if os.environ.get("FMEN_NO_WINOGRAD") or not cpu:
             return None
         path = library_path()
         if path is None:
@@ -71,7 +79,7 @@ def _load() -> ctypes.CDLL | None:
             lib = ctypes.CDLL(str(path))
         except OSError:
             return None
-        lib.fmen_wino_work_floats.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.fmen_wino_work_floats.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.fmen_wino_work_floats.restype = ctypes.c_long
         lib.fmen_wino_conv3x3.restype = ctypes.c_int
         lib.fmen_wino_conv3x3.argtypes = [
@@ -79,31 +87,43 @@ def _load() -> ctypes.CDLL | None:
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,  # U, bias, cout, out
             ctypes.c_int, ctypes.c_float,  # act, slope
             ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,  # other, op, work, threads
+            ctypes.c_int,  # isa
         ]  # fmt: skip
-        _lib = lib
+        _lib, _isa = lib, cpu
         return lib
 
 
 def available() -> bool:
-    """Whether the Winograd kernel can run here (library built, CPU with AVX-512)."""
+    """Whether the Winograd kernel can run here (library built, CPU with AVX2 or AVX-512)."""
     return _load() is not None
+
+
+def isa() -> str:
+    """The build in use: ``"avx512"``, ``"avx2"`` or ``""`` (none)."""
+    return {512: "avx512", 256: "avx2"}.get(_isa, "") if _load() is not None else ""
+
+
+def lanes() -> int:
+    """Vector width of the build in use, in floats (the packing of :func:`pack` depends on it)."""
+    return 16 if _isa == 512 else 8
 
 
 def reset() -> None:
     """Forget the availability check (tests flip ``FMEN_NO_WINOGRAD``)."""
-    global _lib, _checked
+    global _lib, _checked, _isa
     with _lock:
-        _lib, _checked = None, False
+        _lib, _checked, _isa = None, False, 0
 
 
 @torch.no_grad()
-def pack(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Transformed weights ``U = G g Gᵀ`` as ``[16][cin↑16][cout↑16]``, and the padded bias.
+def pack(weight: Tensor, bias: Tensor | None, width: int = 16) -> tuple[Tensor, Tensor]:
+    """Transformed weights ``U = G g Gᵀ`` as ``[16][cin↑][cout↑]``, and the padded bias.
 
-    Computed in float64 and rounded once; ↑16 rounds up to whole 16-lane vectors (zeros).
+    Computed in float64 and rounded once; ↑ rounds up to whole vectors of ``width`` lanes
+    (:func:`lanes` of the build that will use them), with zeros.
     """
     cout, cin = weight.shape[:2]
-    cinp, co = -(-cin // 16) * 16, -(-cout // 16) * 16
+    cinp, co = -(-cin // width) * width, -(-cout // width) * width
     g = torch.tensor(_G, dtype=torch.float64)
     u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double().cpu(), g).reshape(16, cin, cout)
     full = torch.zeros(16, cinp, co, dtype=torch.float64)
@@ -136,12 +156,12 @@ def conv3x3(
     # At least 8 rows of 2×2 blocks per thread: below that, waking a thread costs more than it
     # saves (and a tiny job starts no thread at all).
     threads = max(1, min(torch.get_num_threads(), (height + 1) // 2 // 8))
-    work = torch.empty((threads, lib.fmen_wino_work_floats(cin, cout)), dtype=torch.float32)
+    work = torch.empty((threads, lib.fmen_wino_work_floats(cin, cout, _isa)), dtype=torch.float32)
     # ctypes releases the GIL for the call; the kernel shares the rows between OpenMP threads.
     status = lib.fmen_wino_conv3x3(
         x.data_ptr(), height, width, cin, u.data_ptr(), b.data_ptr(), cout, out.data_ptr(),
         ACT[act], slope, other.data_ptr() if other is not None else None,
-        other_op if other is not None else 0, work.data_ptr(), threads,
+        other_op if other is not None else 0, work.data_ptr(), threads, _isa,
     )  # fmt: skip
     if status:
         raise RuntimeError(f"Winograd kernel refused {cin}→{cout} channels")
@@ -177,6 +197,8 @@ __all__ = [
     "MUL",
     "available",
     "conv3x3",
+    "isa",
+    "lanes",
     "library_path",
     "pack",
     "reset",

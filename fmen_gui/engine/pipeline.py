@@ -345,7 +345,7 @@ def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:
     from fmen_gui.arch import winograd
 
     if dtype == torch.float32 and winograd.available():
-        return "Winograd + oneDNN"
+        return f"Winograd {winograd.isa().upper()} + oneDNN"
     return "oneDNN"
 
 
