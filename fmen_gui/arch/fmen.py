@@ -166,11 +166,11 @@ class DeployConv2d(nn.Conv2d):
     def forward_act(self, x: Tensor, act: str) -> Tensor:
         """This convolution followed by ``act`` (``"leaky_relu"``, ``"sigmoid"`` or ``"none"``).
 
-        On the CPU oneDNN applies the activation to the accumulators before they are stored
-        (a post-op), which saves a full read and write of the feature map per layer; that
-        memory traffic was a fifth of the run time. oneDNN's post-op code is the same for
-        every vector lane and every image size, so the result of a pixel stays independent
-        of the tile it is computed in.
+        On the CPU the activation is applied to the results before they are stored — by the
+        Winograd kernel (wide layers, see :mod:`fmen_gui.arch.winograd`) or as a oneDNN post-op
+        — which saves a full read and write of the feature map per layer; that memory traffic
+        was a fifth of the run time. Both apply the same code to every vector lane whatever
+        the image size, so the result of a pixel stays independent of the tile it is in.
         """
         if _fusable(x):
             y = self._winograd(x, act)
@@ -184,7 +184,7 @@ class DeployConv2d(nn.Conv2d):
         return _activate(self(x), act)
 
     def forward_add(self, x: Tensor, other: Tensor) -> Tensor:
-        """``self(x) + other``; on the CPU the sum is added to the accumulators by oneDNN."""
+        """``self(x) + other``; on the CPU the sum is added before the result is stored."""
         if _fusable(x) and other.dtype == x.dtype:
             y = self._winograd(x, "none", other, winograd.ADD)
             if y is not None:
