@@ -1,0 +1,161 @@
+"""The training campaign: the six runs, resumed in turns on idle CPU until a deadline.
+
+One command (``make train-campaign`` / ``scripts/campaign.sh``) started in the background
+while someone works on the project. It trains in chunks: each chunk goes to the unfinished
+run with the least CPU time for its share (×4 first: the scale people use most and the one
+with a public reference), then exports that run's best EMA checkpoint if it beats the
+shipped file on the held-out validation slice, then saves the ×4 runs' EMA weights under
+``checkpoints/`` (small, committed) so that a fresh machine resumes too. It stops cleanly,
+with everything saved, before the deadline or on SIGTERM/SIGINT/SIGHUP.
+
+Run folders (``runs/<model>_x<scale>``, ignored by git) stay where the next start on the
+same machine finds them; there a run resumes exactly from ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fmen_gui.training import schedule as sched
+from fmen_gui.training.export import export
+from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class Run:
+    model: str
+    scale: int
+    share: float  # relative CPU share
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}_x{self.scale}"
+
+
+RUNS: tuple[Run, ...] = (
+    Run("fmen-s", 4, 4.0),
+    Run("fmen", 4, 2.0),
+    Run("fmen-s", 2, 1.0),
+    Run("fmen-s", 3, 1.0),
+    Run("fmen", 2, 1.0),
+    Run("fmen", 3, 1.0),
+)
+SEEDED_SCALES = (4,)  # runs whose EMA weights are committed for other machines
+EXPORT_MINUTES = 3.0  # kept free before the deadline for the last export
+
+
+def _progress(folder: Path) -> tuple[int, float]:
+    """(steps, CPU minutes) of a run from its record; nothing yet is (0, 0)."""
+    try:
+        record = json.loads((folder / "record.json").read_text())
+        return int(record["steps"]), float(record["wall_minutes"])
+    except (OSError, ValueError, KeyError):
+        return 0, 0.0
+
+
+def next_run(runs: tuple[Run, ...], root: Path, skip: set[str]) -> Run | None:
+    """The unfinished run furthest behind its share of CPU time."""
+    candidates = []
+    for run in runs:
+        if run.name in skip:
+            continue
+        steps, minutes = _progress(root / run.name)
+        if steps >= sched.total_steps(sched.default_schedule(run.model, run.scale)):
+            continue
+        candidates.append((minutes / run.share, runs.index(run), run))
+    return min(candidates)[2] if candidates else None
+
+
+def save_seed(trainer: Trainer, seeds: Path) -> Path:
+    """The run's EMA weights with its step and curve: what a new machine resumes from."""
+    seeds.mkdir(parents=True, exist_ok=True)
+    path = seeds / f"{trainer.cfg.model}_x{trainer.cfg.scale}.pt"
+    tmp = path.with_name(path.name + ".tmp")
+    state = {
+        "ema": {k: v.clone() for k, v in trainer.ema.state_dict().items()},
+        "step": trainer.step,
+        "wall": trainer.wall,
+        "history": trainer.history,
+        "schedule": sched.format_schedule(trainer.cfg.schedule),
+    }
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def campaign(
+    deadline: float,
+    *,
+    runs: tuple[Run, ...] = RUNS,
+    root: Path = Path("runs"),
+    seeds: Path = Path("checkpoints"),
+    weights_dir: Path = Path("weights"),
+    data: Path = DATA,
+    chunk_minutes: float = 40.0,
+    threads: int = 0,
+    log: Callable[[str], object] = print,
+) -> None:
+    done: set[str] = set()
+    with StopRequest() as stop:
+        while stop.signal is None:
+            now = time.time()
+            end = min(deadline - EXPORT_MINUTES * 60, now + chunk_minutes * 60)
+            if end - now < 60:
+                log("campaign: deadline reached")
+                break
+            run = next_run(runs, root, done)
+            if run is None:
+                log("campaign: every run has finished its schedule")
+                break
+            folder = root / run.name
+            seed = seeds / f"{run.name}.pt"
+            cfg = TrainConfig(
+                model=run.model,
+                scale=run.scale,
+                data=data,
+                out=folder,
+                schedule=sched.default_schedule(run.model, run.scale),
+                threads=threads,
+                init=seed if seed.exists() and not (folder / "last.pt").exists() else None,
+                deadline=end,
+            )
+            trainer = Trainer(cfg)
+            reason = trainer.train()
+            if trainer.finished:
+                done.add(run.name)
+            if run.scale in SEEDED_SCALES:
+                log(f"campaign: saved {save_seed(trainer, seeds)}")
+            if trainer.best_path.exists():
+                export(
+                    run.model,
+                    run.scale,
+                    folder,
+                    weights_dir=weights_dir,
+                    data=data,
+                    only_if_better=True,
+                    log=log,
+                )
+            if reason == "signal":
+                break
+    log("campaign: stopped")
+
+
+def parse_deadline(until: str | None, hours: float | None) -> float:
+    """``--until HH:MM`` (the next such local time) or ``--hours H`` from now."""
+    if hours is not None:
+        return time.time() + hours * 3600
+    if until is None:
+        raise ValueError("give --until HH:MM or --hours H")
+    try:
+        hh, mm = (int(p) for p in until.split(":"))
+        now = time.localtime()
+        target = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
+    except (ValueError, OverflowError):
+        raise ValueError(f"--until takes HH:MM, not {until!r}") from None
+    return target if target > time.time() else target + 86400

@@ -1,0 +1,122 @@
+"""Training and validation data: the 291 classic images, a fixed held-out slice, patch pairs.
+
+Set5 and Set14 are *test* sets: nothing here reads them. Checkpoints are chosen on
+:data:`HOLDOUT`, ten BSD200 images that never enter the training pool (every 20th file of
+BSD200 in name order, written out so that the slice can never drift with a listing).
+Low-resolution images are made once per image with Pillow's antialiased bicubic (close to
+the MATLAB ``imresize`` that made the benchmark inputs), so a training step is only numpy
+slicing plus the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
+
+# The validation slice, as paths relative to the training-data folder.
+HOLDOUT: tuple[str, ...] = tuple(
+    f"BSD200/{name}.png"
+    for name in (
+        "100075",
+        "12074",
+        "151087",
+        "176035",
+        "198023",
+        "232038",
+        "268002",
+        "317080",
+        "376020",
+        "65010",
+    )
+)
+
+Pair = tuple[np.ndarray, np.ndarray]  # (LR, HR), uint8 HWC RGB
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def bicubic_down(hr: np.ndarray, scale: int) -> np.ndarray:
+    h, w = hr.shape[:2]
+    return np.asarray(Image.fromarray(hr).resize((w // scale, h // scale), Image.Resampling.BICUBIC))
+
+
+def make_pair(path: Path, scale: int) -> Pair:
+    """An HR image cropped to a multiple of ``scale`` and its bicubic LR."""
+    with Image.open(path) as im:
+        hr = np.asarray(im.convert("RGB"))
+    h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
+    hr = np.ascontiguousarray(hr[:h, :w])
+    return bicubic_down(hr, scale), hr
+
+
+def split(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(training pool, validation slice) of ``folder``; the slice must be complete."""
+    images = list_images(folder)
+    held = {(folder / rel).resolve() for rel in HOLDOUT}
+    val = [p for p in images if p.resolve() in held]
+    if len(val) != len(HOLDOUT):
+        missing = sorted(
+            str(folder / r) for r in HOLDOUT if (folder / r).resolve() not in {v.resolve() for v in val}
+        )
+        raise SystemExit(f"validation images missing from {folder}: {', '.join(missing)}")
+    return [p for p in images if p.resolve() not in held], val
+
+
+def validation_pairs(folder: Path, scale: int) -> list[Pair]:
+    return [make_pair(p, scale) for p in split(folder)[1]]
+
+
+def benchmark_pairs(folder: Path, scale: int) -> list[Pair]:
+    """The MATLAB-made ``*_LR.png`` / ``*_HR.png`` pairs of a benchmark set (export only)."""
+    pairs = []
+    for lr_path in sorted((folder / f"x{scale}").glob("*_LR.png")):
+        hr_path = lr_path.with_name(lr_path.name.replace("_LR", "_HR"))
+        with Image.open(lr_path) as lr, Image.open(hr_path) as hr:
+            pairs.append((np.asarray(lr.convert("RGB")), np.asarray(hr.convert("RGB"))))
+    return pairs
+
+
+class PatchSampler:
+    """Aligned LR/HR patch pairs with the 8 dihedral transforms, all images in memory.
+
+    The patch side may change between calls (the schedule grows it); images too small for
+    the current side are left out of that draw only.
+    """
+
+    def __init__(self, paths: list[Path], scale: int, rng: np.random.Generator) -> None:
+        self.scale, self.rng = scale, rng
+        self.pairs = [make_pair(p, scale) for p in paths]
+        self._eligible: dict[int, np.ndarray] = {}
+
+    def eligible(self, patch: int) -> np.ndarray:
+        if patch not in self._eligible:
+            self._eligible[patch] = np.array(
+                [i for i, (lr, _) in enumerate(self.pairs) if min(lr.shape[:2]) >= patch], dtype=np.int64
+            )
+        return self._eligible[patch]
+
+    def batch(self, n: int, patch: int) -> tuple[np.ndarray, np.ndarray]:
+        p, s = patch, self.scale
+        pool = self.eligible(patch)
+        if len(pool) == 0:
+            raise SystemExit(f"no training image is at least {p * s} px on each side")
+        lrs = np.empty((n, p, p, 3), np.uint8)
+        hrs = np.empty((n, p * s, p * s, 3), np.uint8)
+        for i in range(n):
+            lr, hr = self.pairs[int(pool[self.rng.integers(len(pool))])]
+            y = self.rng.integers(lr.shape[0] - p + 1)
+            x = self.rng.integers(lr.shape[1] - p + 1)
+            a = lr[y : y + p, x : x + p]
+            b = hr[y * s : (y + p) * s, x * s : (x + p) * s]
+            k = int(self.rng.integers(4))
+            a, b = np.rot90(a, k), np.rot90(b, k)
+            if self.rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            lrs[i], hrs[i] = a, b
+        return lrs, hrs

@@ -1,0 +1,93 @@
+"""Turn a run's best EMA checkpoint into shipped weights, only where it is really better.
+
+"Better" is decided on the held-out validation slice, the same images the run chose its
+checkpoint on: the candidate is compared with the file now in ``weights/``, re-measured on
+that slice (older manifest entries carry no validation figure). Set5 and Set14 are measured
+only here, at export, and written to the manifest for the README; they decide nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmen_gui.arch.detect import load_model
+from fmen_gui.arch.fmen import FMEN, preset_config
+from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.training.data import HOLDOUT, benchmark_pairs, validation_pairs
+from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate
+from fmen_gui.weights.files import sha256_file
+from fmen_gui.weights.loading import load_weights, save_safetensors
+from fmen_gui.weights.registry import record_entry
+
+BENCHMARKS = Path("../shared/data/benchmark")
+TEST_SETS = ("Set5", "Set14")
+
+
+def weights_name(model: str, scale: int) -> str:
+    return f"{model.replace('-', '_')}_x{scale}.safetensors"
+
+
+def deploy_from_checkpoint(path: Path, model: str, scale: int) -> tuple[FMEN, dict[str, Any]]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    train_model = FMEN(preset_config(model, scale), deploy=False)
+    train_model.load_state_dict(checkpoint_weights(state))
+    return reparameterize(train_model), state
+
+
+def export(
+    model: str,
+    scale: int,
+    run: Path,
+    *,
+    weights_dir: Path = Path("weights"),
+    data: Path = DATA,
+    benchmarks: Path = BENCHMARKS,
+    only_if_better: bool = False,
+    log: Callable[[str], object] = print,
+) -> bool:
+    """Export ``run/best.pt``; return whether ``weights_dir`` changed."""
+    deploy, state = deploy_from_checkpoint(run / "best.pt", model, scale)
+    val_pairs = validation_pairs(data, scale)
+    val = round(evaluate(deploy, val_pairs, scale), 3)
+    name = weights_name(model, scale)
+    dest = weights_dir / name
+    if only_if_better and dest.exists():
+        shipped_model, _ = load_weights(dest)
+        shipped = round(evaluate(shipped_model, val_pairs, scale), 3)
+        if shipped >= val:
+            log(f"kept {dest}: validation {shipped:.3f} dB (shipped) >= {val:.3f} dB ({run})")
+            return False
+        log(f"{run}: validation {val:.3f} dB beats the shipped {shipped:.3f} dB")
+    psnr = {n: round(evaluate(deploy, benchmark_pairs(benchmarks / n, scale), scale), 3) for n in TEST_SETS}
+    save_safetensors(deploy, dest, {"model": model, "scale": str(scale), "format": "fmen-deploy"})
+    _check, desc = load_model(deploy.state_dict())
+    record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else {}
+    record.update(
+        {
+            "steps_at_export": int(state.get("step", 0)),
+            "best_step": int(state.get("step", 0)),
+            "wall_minutes": round(float(state.get("wall", 0.0)) / 60, 1),
+            "validation": {"images": list(HOLDOUT), "psnr": val},
+            "trainer": "python -m fmen_gui.training (this project's own code)",
+            "data": "T91 + BSD200 less the 10 held-out validation images, Pillow bicubic LR",
+        }
+    )
+    record_entry(
+        weights_dir,
+        {
+            "file": name,
+            "model": model,
+            "scale": scale,
+            "sha256": sha256_file(dest),
+            "params": desc.params,
+            "psnr": psnr,
+            "training": record,
+        },
+    )
+    log(f"exported {dest}: validation {val:.3f} dB, Set5 {psnr['Set5']:.3f} dB, Set14 {psnr['Set14']:.3f} dB")
+    return True
