@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-slow lint bench clean train-campaign
 
 $(STAMP): pyproject.toml setup.py fmen_gui/arch/winograd.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,16 @@ test: $(STAMP)
 	$(BIN)/ruff check fmen_gui tests
 	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The slow tests: a 4000×3000 ×4 job in the window (minutes) and the bundle (builds it).
+test-slow: $(STAMP)
+	test -x $(BIN)/pyinstaller || $(BIN)/python -m pip install -q 'pyinstaller>=6,<7'
+	FMEN_RUN_SLOW=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m slow -v
+
+# The training campaign in the background until HOURS have passed (see fmen_gui/training/campaign.py).
+HOURS ?= 2.5
+train-campaign: $(STAMP)
+	scripts/campaign.sh $(HOURS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fmen_gui tests

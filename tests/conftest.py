@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,14 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} from ../shared, which is absent on this machine")
     return path
+
+
+def slow_enabled(config: pytest.Config) -> bool:
+    """Slow tests (``-m slow``) run only when selected or with ``FMEN_RUN_SLOW=1``."""
+    if os.environ.get("FMEN_RUN_SLOW") == "1":
+        return True
+    expr = str(config.getoption("markexpr") or "")
+    return "slow" in expr and "not slow" not in expr
 
 
 @pytest.fixture(autouse=True)

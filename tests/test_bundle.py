@@ -32,6 +32,7 @@ from PIL import Image
 from fmen_gui import selftest
 from fmen_gui.arch.fmen import FMEN, FMENConfig
 from fmen_gui.weights.loading import save_safetensors
+from tests.conftest import slow_enabled
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist" / "fmen-upscaler"
@@ -332,13 +333,6 @@ def test_build_outputs_are_ignored_by_git() -> None:
 # --------------------------------------------------------------------------- the bundle (slow)
 
 
-def _slow_enabled(config: pytest.Config) -> bool:
-    if os.environ.get("FMEN_RUN_SLOW") == "1":
-        return True
-    expr = str(config.getoption("markexpr") or "")
-    return "slow" in expr and "not slow" not in expr
-
-
 def _newest_input() -> float:
     paths = [ROOT / "build.spec", ROOT / "pyproject.toml", Path(sysconfig.get_paths()["purelib"])]
     for folder in ("fmen_gui", "resources", "weights"):
@@ -352,7 +346,7 @@ def _size(folder: Path) -> int:
 
 @pytest.fixture(scope="module")
 def bundle(request: pytest.FixtureRequest) -> Iterator[Path]:
-    if not _slow_enabled(request.config):
+    if not slow_enabled(request.config):
         pytest.skip("builds the PyInstaller bundle: run `make test-bundle` (or FMEN_RUN_SLOW=1 / -m slow)")
     if shutil.which("pyinstaller") is None and not (Path(sys.executable).parent / "pyinstaller").exists():
         pytest.skip("PyInstaller is not installed: .venv/bin/pip install 'pyinstaller>=6'")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.export import export
+from fmen_gui.training.export import BENCHMARKS, export
 from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
 
 
@@ -46,6 +46,7 @@ RUNS: tuple[Run, ...] = (
     Run("fmen", 2, 1.0),
     Run("fmen", 3, 1.0),
 )
+ScheduleFor = Callable[[str, int], sched.Schedule]
 SEEDED_SCALES = (4,)  # runs whose EMA weights are committed for other machines
 EXPORT_MINUTES = 3.0  # kept free before the deadline for the last export
 
@@ -59,14 +60,16 @@ def _progress(folder: Path) -> tuple[int, float]:
         return 0, 0.0
 
 
-def next_run(runs: tuple[Run, ...], root: Path, skip: set[str]) -> Run | None:
+def next_run(
+    runs: tuple[Run, ...], root: Path, skip: set[str], schedules: ScheduleFor = sched.default_schedule
+) -> Run | None:
     """The unfinished run furthest behind its share of CPU time."""
     candidates = []
     for run in runs:
         if run.name in skip:
             continue
         steps, minutes = _progress(root / run.name)
-        if steps >= sched.total_steps(sched.default_schedule(run.model, run.scale)):
+        if steps >= sched.total_steps(schedules(run.model, run.scale)):
             continue
         candidates.append((minutes / run.share, runs.index(run), run))
     return min(candidates)[2] if candidates else None
@@ -97,6 +100,8 @@ def campaign(
     seeds: Path = Path("checkpoints"),
     weights_dir: Path = Path("weights"),
     data: Path = DATA,
+    benchmarks: Path = BENCHMARKS,
+    schedules: ScheduleFor = sched.default_schedule,
     chunk_minutes: float = 40.0,
     threads: int = 0,
     log: Callable[[str], object] = print,
@@ -109,7 +114,7 @@ def campaign(
             if end - now < 60:
                 log("campaign: deadline reached")
                 break
-            run = next_run(runs, root, done)
+            run = next_run(runs, root, done, schedules)
             if run is None:
                 log("campaign: every run has finished its schedule")
                 break
@@ -120,7 +125,7 @@ def campaign(
                 scale=run.scale,
                 data=data,
                 out=folder,
-                schedule=sched.default_schedule(run.model, run.scale),
+                schedule=schedules(run.model, run.scale),
                 threads=threads,
                 init=seed if seed.exists() and not (folder / "last.pt").exists() else None,
                 deadline=end,
@@ -154,6 +159,8 @@ def parse_deadline(until: str | None, hours: float | None) -> float:
         raise ValueError("give --until HH:MM or --hours H")
     try:
         hh, mm = (int(p) for p in until.split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60):
+            raise ValueError
         now = time.localtime()
         target = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
     except (ValueError, OverflowError):

@@ -170,6 +170,9 @@ class Trainer:
             self.amp_dtype: torch.dtype | None = torch.float16
         else:
             self.amp_dtype = torch.bfloat16 if cpu_bf16_native() else None
+        # Seeded before the network is built: its random initial weights are part of the run.
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
         config = preset_config(cfg.model, cfg.scale)
         self.model = FMEN(config, deploy=False).to(self.device, memory_format=torch.channels_last)
@@ -181,8 +184,6 @@ class Trainer:
         self.wall = 0.0
         self.history: list[tuple[int, float]] = []  # (step, validation dB) of every validation
         self.rng = np.random.default_rng(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        random.seed(cfg.seed)
         cfg.out.mkdir(parents=True, exist_ok=True)
         self.log_path = cfg.out / "train.log"
         self.last_path = cfg.out / "last.pt"

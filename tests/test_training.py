@@ -1,0 +1,310 @@
+"""The trainer and the campaign: schedule, held-out slice, exact resume, EMA, stops, export.
+
+Runs on a small synthetic training folder laid out like ``../shared/data/train`` (T91/ and
+BSD200/ with the held-out names), so it needs no shared data except where Set5/Set14 are
+measured at export.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fmen_gui.engine import devices
+from fmen_gui.training import campaign as camp
+from fmen_gui.training import schedule as sched
+from fmen_gui.training.data import HOLDOUT, PatchSampler, split
+from fmen_gui.training.export import export
+from fmen_gui.training.trainer import TrainConfig, Trainer
+from tests.conftest import BENCHMARK, ROOT, need
+
+TINY = sched.parse("l1:3@12:1e-3,l2:3@12:1e-4")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Smooth random pictures (so that SR has something to learn) in the shared layout."""
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(1)
+    names = [*HOLDOUT, *(f"T91/t{i}.png" for i in range(4)), "BSD200/extra.png"]
+    for name in names:
+        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(path)
+    return root
+
+
+def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
+    base: dict = {"model": "fmen-s", "scale": 2, "data": data, "out": out, "schedule": TINY, "batch": 2}
+    base.update(kw)
+    base.setdefault("val_every", 2)
+    return TrainConfig(**base)
+
+
+def test_schedule_text_round_trips_and_rejects_nonsense() -> None:
+    text = "l1:8000@32:0.0005,l2:6000@48:2e-05"
+    assert sched.format_schedule(sched.parse(text)) == text
+    for bad in ("l3:10@32:1e-4", "l1:0@32:1e-4", "l1:10@4:1e-4", "l1:10@32:2", "l1:10:32@1e-4", ""):
+        with pytest.raises(ValueError, match="bad stage"):
+            sched.parse(bad)
+
+
+def test_schedule_restarts_each_stage_with_warmup_and_cosine() -> None:
+    s = sched.parse("l1:1000@32:5e-4,l2:400@48:2e-5")
+    assert sched.total_steps(s) == 1400
+    assert sched.stage_at(s, 999) == (s[0], 999)
+    assert sched.stage_at(s, 1000) == (s[1], 0)
+    assert sched.stage_at(s, 5000) == (s[1], 399)  # past the end: the last step
+    assert sched.lr_at(s, 0) == pytest.approx(5e-4 / sched.WARMUP)
+    assert sched.lr_at(s, sched.WARMUP - 1) == pytest.approx(5e-4)
+    assert sched.lr_at(s, 999) == pytest.approx(sched.MIN_LR, abs=1e-8)  # cosine to the floor
+    assert sched.lr_at(s, 1000) < sched.lr_at(s, 1099)  # a restart warms up again
+    assert sched.lr_at(s, 1099) == pytest.approx(2e-5)
+    rates = [sched.lr_at(s, i) for i in range(sched.WARMUP, 1000)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_default_recipe_grows_patches_and_ends_in_l2(scale: int) -> None:
+    s = sched.default_schedule("fmen-s", scale)
+    patches = [st.patch for st in s]
+    assert patches == sorted(patches) and patches[0] < patches[-1]
+    assert s[-1].loss == "l2" and s[-1].lr < s[0].lr / 10
+    assert {st.loss for st in s[:-1]} == {"l1"}
+
+
+def test_holdout_never_enters_the_training_pool(data: Path) -> None:
+    pool, val = split(data)
+    assert [p.relative_to(data).as_posix() for p in val] == sorted(HOLDOUT)
+    assert not {p.resolve() for p in pool} & {p.resolve() for p in val}
+    assert len(pool) == 5
+
+
+def test_the_real_holdout_is_ten_bsd200_images() -> None:
+    train = need(ROOT.parent / "shared" / "data" / "train")
+    pool, val = split(train)
+    assert len(val) == 10 and all(p.parent.name == "BSD200" for p in val)
+    assert len(pool) == 281
+
+
+def test_missing_validation_images_are_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "T91").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "T91" / "a.png")
+    with pytest.raises(SystemExit, match="validation images missing"):
+        split(tmp_path)
+
+
+def test_patch_sampler_pairs_align_and_skip_small_images(data: Path) -> None:
+    pool, _ = split(data)
+    sampler = PatchSampler(pool, 2, np.random.default_rng(0))
+    lr, hr = sampler.batch(6, 12)
+    assert lr.shape == (6, 12, 12, 3) and hr.shape == (6, 24, 24, 3)
+    # Each HR patch reduces to (nearly) its LR patch: they are the same place, same transform.
+    for a, b in zip(lr, hr, strict=True):
+        down = np.asarray(Image.fromarray(b).resize((12, 12), Image.Resampling.BICUBIC)).astype(int)
+        assert np.abs(down[2:-2, 2:-2] - a[2:-2, 2:-2].astype(int)).mean() < 12
+    assert len(sampler.eligible(24)) == 5 and len(sampler.eligible(25)) == 0
+
+
+def _weights(t: Trainer) -> dict[str, torch.Tensor]:
+    return {
+        **{f"m.{k}": v for k, v in t.model.state_dict().items()},
+        **{f"e.{k}": v for k, v in t.ema.state_dict().items()},
+    }
+
+
+def test_resume_is_exact_and_the_ema_is_what_gets_kept(data: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)  # the same kernels in both runs
+    whole = Trainer(_cfg(data, tmp_path / "whole"))
+    assert whole.train() == "finished"
+
+    Trainer(_cfg(data, tmp_path / "split")).train(max_steps=2)  # stops mid-stage...
+    first = Trainer(_cfg(data, tmp_path / "split"))
+    assert first.step == 2
+    assert first.train(max_steps=2) == "steps"  # ...and across the L1 → L2 boundary
+    resumed = Trainer(_cfg(data, tmp_path / "split"))
+    assert resumed.step == 4 and resumed.train() == "finished"
+
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert whole.history == resumed.history and len(whole.history) == 3
+
+    # The EMA trails the raw weights, and best.pt holds the EMA of the best validation.
+    assert any(not torch.equal(v, whole.ema.state_dict()[k]) for k, v in whole.model.state_dict().items())
+    best = torch.load(tmp_path / "whole" / "best.pt", weights_only=True)
+    assert set(best) >= {"ema", "step", "best"} and "model" not in best
+    assert best["best"] == pytest.approx(max(v for _, v in whole.history), abs=1e-3)
+    record = json.loads((tmp_path / "whole" / "record.json").read_text())
+    assert record["steps"] == 6 and record["config"]["schedule"] == sched.format_schedule(TINY)
+    assert record["amp"] == ("bfloat16" if devices.cpu_bf16_native() else "fp32")
+
+
+def test_sigterm_stops_after_the_step_with_everything_saved(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fmen_gui.training", "train", "--scale", "2", "--data", str(data)]
+    cmd += ["--out", str(out), "--schedule", "l1:100000@12:1e-4", "--batch", "1", "--threads", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # wait until it trains (20 steps logged)
+        lines.append(line)
+        if "step 20/" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, "".join(lines) + rest
+    assert "stopped (signal)" in rest
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["step"] >= 20 and "ema" in state and "opt" in state
+    assert not list(out.glob("*.tmp"))
+
+
+def test_deadline_stops_the_run(data: Path, tmp_path: Path) -> None:
+    trainer = Trainer(
+        _cfg(data, tmp_path / "r", schedule=sched.parse("l1:100000@12:1e-4"), deadline=time.time())
+    )
+    assert trainer.train() == "deadline" and trainer.step == 1
+    assert (tmp_path / "r" / "last.pt").exists()
+
+
+def test_export_only_if_better_judges_on_the_validation_slice(data: Path, tmp_path: Path) -> None:
+    bench = need(BENCHMARK)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    Trainer(_cfg(data, tmp_path / "run")).train()
+    # An empty weights folder: the run is exported, measured on the slice and Set5/Set14.
+    assert export("fmen-s", 2, tmp_path / "run", weights_dir=weights, data=data, benchmarks=bench)
+    entry = json.loads((weights / "manifest.json").read_text())["weights"][0]
+    assert entry["file"] == "fmen_s_x2.safetensors" and set(entry["psnr"]) == {"Set5", "Set14"}
+    assert entry["training"]["validation"]["images"] == list(HOLDOUT)
+    assert entry["training"]["steps_at_export"] == 6
+    # The project's shipped ×2 model is far better than six steps: it is kept, byte for byte.
+    shutil.copy(ROOT / "weights" / "fmen_s_x2.safetensors", weights / "fmen_s_x2.safetensors")
+    before = (weights / "fmen_s_x2.safetensors").read_bytes()
+    said: list[str] = []
+    changed = export(
+        "fmen-s",
+        2,
+        tmp_path / "run",
+        weights_dir=weights,
+        data=data,
+        benchmarks=bench,
+        only_if_better=True,
+        log=said.append,
+    )
+    assert not changed and said[0].startswith("kept")
+    assert (weights / "fmen_s_x2.safetensors").read_bytes() == before
+
+
+def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(data: Path, tmp_path: Path) -> None:
+    bench = need(BENCHMARK)
+    runs = (camp.Run("fmen-s", 4, 2.0), camp.Run("fmen-s", 2, 1.0))
+    root, seeds, weights = tmp_path / "runs", tmp_path / "seeds", tmp_path / "weights"
+    weights.mkdir()
+    said: list[str] = []
+    camp.campaign(
+        time.time() + 3600,
+        runs=runs,
+        root=root,
+        seeds=seeds,
+        weights_dir=weights,
+        data=data,
+        benchmarks=bench,
+        schedules=lambda m, s: TINY,
+        threads=1,
+        log=said.append,
+    )
+    assert "campaign: every run has finished its schedule" in said
+    assert sorted(p.name for p in seeds.iterdir()) == ["fmen-s_x4.pt"]  # ×4 only
+    seed = torch.load(seeds / "fmen-s_x4.pt", weights_only=True)
+    assert seed["step"] == 6 and "ema" in seed and "opt" not in seed
+    assert sorted(e["file"] for e in json.loads((weights / "manifest.json").read_text())["weights"]) == [
+        "fmen_s_x2.safetensors",
+        "fmen_s_x4.safetensors",
+    ]
+    # A fresh machine: no run folders, the committed seed carries the ×4 run on at its step.
+    shutil.rmtree(root)
+    longer = sched.parse("l1:3@12:1e-3,l2:5@12:1e-4")
+    camp.campaign(
+        time.time() + 3600,
+        runs=runs[:1],
+        root=root,
+        seeds=seeds,
+        weights_dir=weights,
+        data=data,
+        benchmarks=bench,
+        schedules=lambda m, s: longer,
+        threads=1,
+        log=said.append,
+    )
+    log = (root / "fmen-s_x4" / "train.log").read_text()
+    assert "initialised from" in log and "at step 6" in log
+    assert json.loads((root / "fmen-s_x4" / "record.json").read_text())["steps"] == 8
+
+
+def test_campaign_gives_the_next_chunk_to_the_run_furthest_behind(tmp_path: Path) -> None:
+    runs = (camp.Run("fmen-s", 4, 4.0), camp.Run("fmen", 4, 2.0), camp.Run("fmen-s", 2, 1.0))
+    for name, steps, minutes in (("fmen-s_x4", 100, 80.0), ("fmen_x4", 10, 30.0), ("fmen-s_x2", 6, 1.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "record.json").write_text(json.dumps({"steps": steps, "wall_minutes": minutes}))
+    pick = camp.next_run(runs, tmp_path, set(), lambda m, s: TINY if s == 2 else sched.default_schedule(m, s))
+    assert pick == runs[1]  # fmen-s ×2 has finished its (tiny) schedule; fmen ×4 is furthest behind
+    assert camp.next_run(runs, tmp_path, {"fmen_x4"}) == runs[2]
+
+
+def test_deadline_parsing() -> None:
+    now = time.time()
+    assert camp.parse_deadline(None, 1.5) == pytest.approx(now + 5400, abs=5)
+    until = camp.parse_deadline("00:00", None)
+    assert now < until <= now + 86400
+    for bad in ("25:99", "noon"):
+        with pytest.raises(ValueError):
+            camp.parse_deadline(bad, None)
+    with pytest.raises(ValueError):
+        camp.parse_deadline(None, None)
+
+
+CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni {extra}\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "native"),
+    [("", False), ("avx512_bf16", True), ("amx_bf16 amx_tile", True), ("avx512bw", False)],
+)
+def test_bf16_is_native_only_with_the_cpu_flags(extra: str, native: bool) -> None:
+    flags = devices.cpu_flags(CPUINFO.format(extra=extra))
+    assert "avx512f" in flags
+    assert bool(flags & devices.BF16_CPU_FLAGS) is native
+
+
+def test_this_cpu_offers_bf16_only_where_native() -> None:
+    native = devices.cpu_bf16_native()
+    assert native == bool(devices.cpu_flags() & devices.BF16_CPU_FLAGS)
+    assert ("bf16" in devices.precision_choices("cpu")) is native
+
+
+def test_training_cli_rejects_a_bad_schedule() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fmen_gui.training", "train", "--schedule", "l1:10"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "bad stage" in proc.stderr
