@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile", type=_tile, default="auto", help="tile size in low-res pixels, auto, or 0 for none"
     )
     p.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="best quality: average the 8 flipped/rotated passes (8× the time, see README)",
+    )
+    p.add_argument(
         "--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)"
     )
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
@@ -231,6 +236,7 @@ def run(
         device=args.device,
         precision=args.precision,
         tile=args.tile,
+        ensemble=args.ensemble,
     )
     try:
         engine = Engine(settings)

@@ -37,7 +37,7 @@ CPU_TILE_BUDGET = 160 * 2**20  # bytes of activations per tile when the CPU pick
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Everything that selects and places a network; changing any field but ``tile`` reloads it."""
+    """Everything that selects and places a network; changing any field but the last two reloads it."""
 
     model: str = "fmen-s"
     scale: int = 4
@@ -45,6 +45,7 @@ class EngineSettings:
     device: str = "auto"
     precision: str = "auto"
     tile: int | str = "auto"
+    ensemble: bool = False  # geometric self-ensemble: eight passes, "best quality"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,19 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and (
         "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
     )
+
+
+# The eight dihedral transforms as (quarter turns, then a left-right flip).
+DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((turns, flip) for flip in (False, True) for turns in range(4))
+
+
+def _dihedral(a: np.ndarray, turns: int, flip: bool) -> np.ndarray:
+    a = np.rot90(a, turns)
+    return a[:, ::-1] if flip else a
+
+
+def _dihedral_inverse(a: np.ndarray, turns: int, flip: bool) -> np.ndarray:
+    return np.rot90(a[:, ::-1] if flip else a, -turns)
 
 
 class Upscaler:
@@ -145,6 +159,11 @@ class Upscaler:
         y = feat[:, top : top + th, left : left + tw].unflatten(0, (3, s, s))
         if y.dtype != torch.float32:
             y = y.float()
+        if out.dtype == np.float32:  # one pass of the self-ensemble: unrounded, averaged later
+            region = out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s]
+            target = torch.from_numpy(region).unflatten(0, (th, s)).unflatten(2, (tw, s))
+            target.permute(4, 1, 3, 0, 2).copy_(y)
+            return
         if out.dtype == np.uint8 and not grayscale and self.device.type == "cpu":
             # The common case in one pass: clamp and round in place, then let the float → uint8
             # copy write straight through a view of ``out`` arranged as (colour, i, j, row, col).
@@ -182,11 +201,15 @@ class Upscaler:
         *,
         tile: int | str = "auto",
         grayscale: bool = False,
+        ensemble: bool = False,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         on_tile: TileFn | None = None,
     ) -> np.ndarray:
-        """Upscale an H×W×3 uint8/uint16 array into a new (sH)×(sW)×3 array of the same dtype."""
+        """Upscale an H×W×3 uint8/uint16 array into a new (sH)×(sW)×3 array of the same dtype.
+
+        ``ensemble``: the geometric self-ensemble (see :meth:`_ensemble`), eight passes.
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
             raise ImageError(f"expected H×W×3 uint8/uint16 pixels, got {rgb.shape} {rgb.dtype}")
         h, w = rgb.shape[:2]
@@ -200,11 +223,28 @@ class Upscaler:
             out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
         except MemoryError:  # a result larger than RAM + swap: no tile size can help
             raise EngineError(f"not enough memory for the {w * s}×{h * s} result") from None
+        if ensemble:
+            return self._ensemble(rgb, out, size, grayscale, progress, cancel, on_tile)
+        self._run_tiles(rgb, out, size, grayscale, progress, cancel, on_tile)
+        return out
+
+    def _run_tiles(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> None:
+        """Fill ``out`` tile by tile, halving the tile on out-of-memory; finished tiles stay."""
+        h, w = rgb.shape[:2]
         finished: list[Tile] = []
         while True:
             try:
                 self._run_grid(rgb, out, size, finished, grayscale, progress, cancel, on_tile)
-                return out
+                return
             except Cancelled:
                 raise
             except Exception as exc:
@@ -219,6 +259,54 @@ class Upscaler:
                         f"{MIN_TILE}-pixel tiles"
                     ) from None
                 size = max(MIN_TILE, current // 2)
+
+    def _ensemble(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> np.ndarray:
+        """Geometric self-ensemble: the mean of the eight flipped/rotated passes, then rounded.
+
+        Each pass runs the whole transformed image through the ordinary tiled path (its own
+        tile plan, so the Winograd blocks stay aligned), keeps the unrounded 0–255 output in
+        float32 and is turned back before it is added; the passes are added in a fixed order.
+        A pass is therefore bit-identical tiled or untiled, and so is the mean.
+        """
+        try:
+            total = np.zeros(out.shape, np.float32)
+        except MemoryError:
+            raise EngineError(
+                f"not enough memory for the self-ensemble of a {out.shape[1]}×{out.shape[0]} result"
+            ) from None
+        passes = len(DIHEDRAL)
+
+        def pass_progress(k: int) -> ProgressFn | None:
+            if progress is None:
+                return None
+            return lambda done, count: progress(k * count + done, passes * count)
+
+        for k, (turns, flip) in enumerate(DIHEDRAL):
+            src = np.ascontiguousarray(_dihedral(rgb, turns, flip))
+            part = np.empty((src.shape[0] * self.scale, src.shape[1] * self.scale, 3), np.float32)
+            self._run_tiles(src, part, size, False, pass_progress(k), cancel, None)
+            total += _dihedral_inverse(part, turns, flip)
+            del part
+        total *= 1.0 / passes
+        mean = torch.from_numpy(total).permute(2, 0, 1)
+        if out.dtype == np.uint16:
+            mean = mean * 257.0
+        if grayscale:
+            mean = mean.mean(dim=0, keepdim=True).expand(3, -1, -1)
+        top = 65535.0 if out.dtype == np.uint16 else 255.0
+        out[...] = mean.clamp(0.0, top).round().permute(1, 2, 0).numpy().astype(out.dtype)
+        if on_tile:
+            on_tile(out, (0, out.shape[0], 0, out.shape[1]))
+        return out
 
     def _run_grid(
         self,
@@ -284,13 +372,14 @@ class Engine:
         self.kernels = _kernels_label(device, dtype)
 
     def needs_reload(self, settings: EngineSettings) -> bool:
-        return replace(settings, tile=self.settings.tile) != self.settings
+        return replace(settings, tile=self.settings.tile, ensemble=self.settings.ensemble) != self.settings
 
     def upscale_data(
         self,
         data: ImageData,
         *,
         tile: int | str | None = None,
+        ensemble: bool | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         on_tile: TileFn | None = None,
@@ -300,6 +389,7 @@ class Engine:
             data.rgb,
             tile=self.settings.tile if tile is None else tile,
             grayscale=data.grayscale,
+            ensemble=self.settings.ensemble if ensemble is None else ensemble,
             progress=progress,
             cancel=cancel,
             on_tile=on_tile,
