@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import slow_enabled
+from tests.conftest import ROOT, slow_enabled
 
 Image.MAX_IMAGE_PIXELS = None  # the 16000×12000 result is ours
+SIZE = (4000, 3000)
 
 
 @pytest.mark.slow
@@ -29,9 +30,11 @@ def test_a_4000x3000_x4_job_completes_in_the_window(  # type: ignore[no-untyped-
         pytest.skip("a 4000×3000 ×4 job takes minutes: run `make test-slow` (or FMEN_RUN_SLOW=1 / -m slow)")
     rng = np.random.default_rng(3)
     small = rng.integers(0, 256, (75, 100, 3), dtype=np.uint8)
-    source = tmp_path / "big.png"
-    Image.fromarray(small).resize((4000, 3000), Image.Resampling.BICUBIC).save(source)
-    window = make_window()  # the shipped FMEN-S ×4 weights
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    source = folder / "big.png"
+    Image.fromarray(small).resize(SIZE, Image.Resampling.BICUBIC).save(source)
+    window = make_window(weights=ROOT / "weights" / "fmen_s_x4.safetensors")  # the shipped FMEN-S ×4
     window.add_paths([source])
     wait_loaded(window, 1)
     before = sys.getrefcount(None)
@@ -41,8 +44,8 @@ def test_a_4000x3000_x4_job_completes_in_the_window(  # type: ignore[no-untyped-
     assert item.status == "done", item.message
     result = item.latest_result()
     with Image.open(result.path) as saved:
-        assert saved.size == (16000, 12000)
+        assert saved.size == (SIZE[0] * 4, SIZE[1] * 4)
         saved.load()  # the whole file decodes: nothing truncated
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", result.path.name]
+    assert sorted(p.name for p in folder.iterdir()) == ["big.png", result.path.name]
     if sys.version_info < (3, 12):
         assert sys.getrefcount(None) > before - 1000, "the Qt binding is losing references to None"
