@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench clean train-campaign
+.PHONY: run test test-slow lint bench gpu-check clean train-campaign
 
 $(STAMP): pyproject.toml setup.py fmen_gui/arch/winograd.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,10 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# The CUDA path's proof on a machine with an NVIDIA GPU (correctness, memory, speed, OOM, GUI).
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --json benchmarks/gpu_check.json
 
 # ---------------------------------------------------------------- launcher: bundle, desktop entry
 # `make bundle` builds the one-folder PyInstaller app into dist/fmen-upscaler/ (about a minute);
