@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fmen_gui.training.degrade import Degradation, degrade
+
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 # The validation slice, as paths relative to the training-data folder.
@@ -35,6 +37,7 @@ HOLDOUT: tuple[str, ...] = tuple(
 )
 
 Pair = tuple[np.ndarray, np.ndarray]  # (LR, HR), uint8 HWC RGB
+VAL_SEED = 20220419  # degraded validation images: the same for every run and session
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -68,8 +71,15 @@ def split(folder: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in images if p.resolve() not in held], val
 
 
-def validation_pairs(folder: Path, scale: int) -> list[Pair]:
-    return [make_pair(p, scale) for p in split(folder)[1]]
+def validation_pairs(folder: Path, scale: int, degradation: Degradation | None = None) -> list[Pair]:
+    """The held-out slice; with ``degradation``, each LR made from its HR with a fixed seed."""
+    pairs = [make_pair(p, scale) for p in split(folder)[1]]
+    if degradation is None:
+        return pairs
+    return [
+        (degrade(hr, scale, np.random.default_rng(VAL_SEED + i), degradation), hr)
+        for i, (_, hr) in enumerate(pairs)
+    ]
 
 
 def benchmark_pairs(folder: Path, scale: int) -> list[Pair]:
@@ -86,11 +96,14 @@ class PatchSampler:
     """Aligned LR/HR patch pairs with the 8 dihedral transforms, all images in memory.
 
     The patch side may change between calls (the schedule grows it); images too small for
-    the current side are left out of that draw only.
+    the current side are left out of that draw only. With a ``degradation`` (the photo
+    models) each LR patch is made from its HR patch on the fly, after the transform.
     """
 
-    def __init__(self, paths: list[Path], scale: int, rng: np.random.Generator) -> None:
-        self.scale, self.rng = scale, rng
+    def __init__(
+        self, paths: list[Path], scale: int, rng: np.random.Generator, degradation: Degradation | None = None
+    ) -> None:
+        self.scale, self.rng, self.degradation = scale, rng, degradation
         self.pairs = [make_pair(p, scale) for p in paths]
         self._eligible: dict[int, np.ndarray] = {}
 
@@ -118,5 +131,7 @@ class PatchSampler:
             a, b = np.rot90(a, k), np.rot90(b, k)
             if self.rng.random() < 0.5:
                 a, b = a[:, ::-1], b[:, ::-1]
+            if self.degradation is not None:
+                a = degrade(np.ascontiguousarray(b), s, self.rng, self.degradation)
             lrs[i], hrs[i] = a, b
         return lrs, hrs

@@ -35,6 +35,7 @@ from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import Pair, PatchSampler, split, validation_pairs
+from fmen_gui.training.degrade import Degradation
 
 EMA_DECAY = 0.999
 DATA = Path("../shared/data/train")
@@ -56,6 +57,7 @@ class TrainConfig:
     init: Path | None = None  # a checkpoint whose matching tensors start a new run
     seed: int = 0
     deadline: float = 0.0  # time.time() after which the run saves and stops; 0 = none
+    degradation: Degradation | None = None  # the photo models' inputs; None = clean bicubic
 
     def describe(self) -> dict[str, str]:
         return {
@@ -67,6 +69,7 @@ class TrainConfig:
             "optimizer": "Adam(0.9, 0.99)",
             "init": str(self.init) if self.init else "identity (nearest-neighbour) initialisation",
             "seed": str(self.seed),
+            "inputs": "degraded (see degradation)" if self.degradation else "clean bicubic",
         }
 
 
@@ -196,8 +199,8 @@ class Trainer:
                 self._start_from(cfg.init)
             self.ema.load_state_dict(self.model.state_dict())
         pool, _ = split(cfg.data)
-        self.sampler = PatchSampler(pool, cfg.scale, self.rng)
-        self.val_pairs = validation_pairs(cfg.data, cfg.scale)
+        self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
+        self.val_pairs = validation_pairs(cfg.data, cfg.scale, cfg.degradation)
         self.log(
             f"{cfg.model} ×{cfg.scale} on {self.device} amp={self.amp_dtype} threads={torch.get_num_threads()} "
             f"train images={len(self.sampler.pairs)} val={len(self.val_pairs)} from step {self.step} "
@@ -374,4 +377,5 @@ class Trainer:
             "best_validation": round(self.best, 3),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
             "config": self.cfg.describe(),
+            **({"degradation": self.cfg.degradation.describe()} if self.cfg.degradation else {}),
         }

@@ -1,0 +1,115 @@
+"""Degradations for the "photo" models: inputs as people have them, not clean bicubic.
+
+In the manner of Real-ESRGAN's degradation model, but PSNR-oriented: the target stays the clean
+HR image and the loss stays L1/L2, so the network learns to undo blur, noise and JPEG blocks
+without inventing detail. One pass, in this order, each step with its own probability:
+
+1. **blur** (p = 0.5): a Gaussian kernel, isotropic or anisotropic and rotated, σ 0.2–1.5 HR px
+   (camera optics, earlier resizing);
+2. **resize** by the scale with a random kernel: bicubic (0.5), bilinear (0.3) or box/area (0.2)
+   — always to exactly ``(h // s, w // s)``;
+3. **noise** (p = 0.4): Gaussian σ 1–8 (of 255), colour or (p = 0.4 of those) grey; or Poisson
+   (shot) noise at a scale of 0.05–0.5 instead (p = 0.2 of the noisy ones);
+4. **JPEG** (p = 0.75): Pillow, quality 30–95, 4:2:0 chroma subsampling as cameras and the web use.
+
+Every range is a field of :class:`Degradation`, written into the manifest with the weights.
+The same generator state gives the same output (validation images are degraded with a fixed
+seed per image).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+RESIZE_KERNELS = (
+    (Image.Resampling.BICUBIC, 0.5),
+    (Image.Resampling.BILINEAR, 0.3),
+    (Image.Resampling.BOX, 0.2),
+)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.2, 1.5)
+    blur_kernel: int = 7  # odd side of the blur kernel, HR pixels
+    noise_p: float = 0.4
+    noise_sigma: tuple[float, float] = (1.0, 8.0)
+    noise_gray_p: float = 0.4
+    poisson_p: float = 0.2
+    poisson_scale: tuple[float, float] = (0.05, 0.5)
+    jpeg_p: float = 0.75
+    jpeg_quality: tuple[int, int] = (30, 95)
+
+    def describe(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+PHOTO = Degradation()
+
+
+def gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
+    """A normalised, rotated anisotropic Gaussian of side ``size`` (odd)."""
+    r = size // 2
+    y, x = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float64)
+    c, s = math.cos(theta), math.sin(theta)
+    u, v = c * x + s * y, -s * x + c * y
+    k = np.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return k / k.sum()
+
+
+def _blur(img: Image.Image, kernel: np.ndarray) -> Image.Image:
+    """Pillow's convolution (3×3 or 5×5 only) cannot take a 7×7 kernel: do it in numpy."""
+    a = np.asarray(img, dtype=np.float32)
+    r = kernel.shape[0] // 2
+    pad = np.pad(a, ((r, r), (r, r), (0, 0)), mode="reflect")
+    out = np.zeros_like(a)
+    h, w = a.shape[:2]
+    for dy in range(kernel.shape[0]):
+        for dx in range(kernel.shape[1]):
+            out += kernel[dy, dx] * pad[dy : dy + h, dx : dx + w]
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, subsampling=2)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
+
+
+def degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, cfg: Degradation = PHOTO) -> np.ndarray:
+    """An LR uint8 image of exactly ``(h // scale, w // scale)`` from an HR uint8 RGB array."""
+    if hr.dtype != np.uint8 or hr.ndim != 3 or hr.shape[2] != 3:
+        raise ValueError(f"expected H×W×3 uint8, got {hr.shape} {hr.dtype}")
+    h, w = hr.shape[:2]
+    if h < scale or w < scale:
+        raise ValueError(f"{w}×{h} is smaller than the scale {scale}")
+    img = Image.fromarray(hr)
+    if rng.random() < cfg.blur_p:
+        lo, hi = cfg.blur_sigma
+        sx = rng.uniform(lo, hi)
+        sy = sx if rng.random() < 0.5 else rng.uniform(lo, hi)
+        img = _blur(img, gaussian_kernel(cfg.blur_kernel, sx, sy, rng.uniform(0, math.pi)))
+    kernels, weights = zip(*RESIZE_KERNELS, strict=True)
+    kernel = kernels[int(rng.choice(len(kernels), p=np.array(weights) / sum(weights)))]
+    img = img.resize((w // scale, h // scale), kernel)
+    if rng.random() < cfg.noise_p:
+        a = np.asarray(img, dtype=np.float32)
+        if rng.random() < cfg.poisson_p:
+            k = rng.uniform(*cfg.poisson_scale)  # photons per level: fewer is noisier
+            a = rng.poisson(np.clip(a, 0, None) / k).astype(np.float32) * k
+        else:
+            sigma = rng.uniform(*cfg.noise_sigma)
+            shape = (*a.shape[:2], 1) if rng.random() < cfg.noise_gray_p else a.shape
+            a = a + rng.normal(0.0, sigma, shape).astype(np.float32)
+        img = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8))
+    if rng.random() < cfg.jpeg_p:
+        img = _jpeg(img, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    return np.asarray(img)
