@@ -86,14 +86,16 @@ def _qt_message_handler(mode: QtMsgType, _context: object, message: str) -> None
     logging.getLogger("qt").log(level, "%s", message)
 
 
-def _quit_on_sigterm(app: QApplication) -> Callable[[], None]:
-    """Make SIGTERM (logout, ``kill``) quit like the Quit command: settings saved, worker joined.
+def _quit_on_signals(app: QApplication) -> Callable[[], None]:
+    """Make SIGTERM (logout, ``kill``) and Ctrl+C quit like the Quit command: settings saved,
+    the worker joined, exit status 0.
 
     Python runs a signal handler only between two bytecodes, and Qt's event loop can sit in C++
-    until the next event arrives, so a handler alone could wait for the next mouse move (Ctrl+C
-    in the terminal has the same problem). ``signal.set_wakeup_fd`` makes the C-level handler
-    write a byte to a socket that a QSocketNotifier watches: the loop wakes, Python gets control
-    and runs the handler at once. Returns the function that puts everything back.
+    until the next event arrives, so a handler alone could wait for the next mouse move.
+    ``signal.set_wakeup_fd`` makes the C-level handler write a byte to a socket that a
+    QSocketNotifier watches: the loop wakes, Python gets control and runs the handler at once.
+    Ctrl+C gets a handler too: the default one raises KeyboardInterrupt inside whatever Python
+    code Qt happens to call next. Returns the function that puts everything back.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None  # signals can only be handled on the main thread
@@ -108,10 +110,15 @@ def _quit_on_sigterm(app: QApplication) -> Callable[[], None]:
             reader.recv(64)
 
     notifier.activated.connect(drain)
-    previous_handler = signal.signal(signal.SIGTERM, lambda _signum, _frame: app.quit())
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: app.quit())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+        if signal.getsignal(signum) is not signal.SIG_IGN  # e.g. Ctrl+C for a `cmd &` of a script
+    }
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         signal.set_wakeup_fd(previous_fd)
         notifier.setEnabled(False)
         reader.close()
@@ -185,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(store=store, weights_override=args.weights)
     reporter = ErrorReporter(window)
     reporter.install()
-    restore_signals = _quit_on_sigterm(app)
+    restore_signals = _quit_on_signals(app)
     window.show()
     if args.files:
         window.add_paths(list(args.files))
