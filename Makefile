@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml setup.py fmen_gui/arch/winograd.c
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Qt needs some system libraries to open a window (libxcb-*, GL, fontconfig, ...): the script
+# says nothing when they are there; when not, it installs them as root with apt, and otherwise
+# prints the one `sudo apt-get install -y ...` line and stops.
 run: $(STAMP)
+	@bash scripts/system-deps.sh $(VENV)
 	$(BIN)/python -m fmen_gui
 
 test: $(STAMP)

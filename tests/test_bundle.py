@@ -250,6 +250,7 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, workpath: Path) -
     namespace: dict[str, Any] = {
         "SPECPATH": str(ROOT),
         "workpath": str(workpath),
+        "DISTPATH": str(workpath / "dist"),
         "Analysis": analysis,
         **{n: recorder(n) for n in ("PYZ", "EXE", "COLLECT", "BUNDLE")},
     }
@@ -297,6 +298,10 @@ def test_spec_on_linux(
         "resources/sample.png",
     }
     assert "left out 12 files" in capsys.readouterr().out
+    # The system-library check travels beside the executable, runnable (see the README).
+    script = tmp_path / "dist" / "fmen-upscaler" / "system-deps.sh"
+    assert script.read_bytes() == (ROOT / "scripts" / "system-deps.sh").read_bytes()
+    assert os.access(script, os.X_OK)
     if shutil.which("strip"):  # torch's libraries are stripped copies, the others untouched
         sources = {dest: src for dest, src, _ in calls["a"].binaries}
         assert sources["torch/lib/libc10.so"] == str(tmp_path / "stripped" / "libc10.so")
@@ -314,6 +319,7 @@ def test_spec_on_linux(
 
 def test_spec_on_macos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls = _exec_spec(monkeypatch, "darwin", tmp_path)
+    assert not (tmp_path / "dist").exists()  # the system-library check is for Linux only
     assert calls["EXE"]["icon"].endswith(".icns") and calls["EXE"]["argv_emulation"] is True
     bundle = calls["BUNDLE"]
     assert bundle["name"] == "FMEN Upscaler.app"
@@ -499,3 +505,27 @@ def test_bundle_libraries_find_their_dependencies(bundle: Path) -> None:
     if absent_here:
         print(f"\nbundle: left to the user's system (absent on the build machine): {sorted(absent_here)}")
     assert not missing
+
+
+@pytest.mark.slow
+def test_bundle_checks_the_system_libraries_qt_needs(bundle: Path) -> None:
+    """``system-deps.sh`` beside the executable finds the bundle's Qt by itself and checks it.
+
+    The bundle leaves the X11/xcb libraries to the system; it must not need more of them than
+    the virtual environment the source tree runs from.
+    """
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    script = bundle.parent / "system-deps.sh"
+    in_bundle = subprocess.run([str(script), "--check"], capture_output=True, text=True, env=env)
+    from_source = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "system-deps.sh"), "--check", sys.prefix],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "no PySide6" not in in_bundle.stderr
+    if from_source.returncode == 0:
+        assert in_bundle.returncode == 0, in_bundle.stderr
+        assert in_bundle.stderr == ""
+    else:  # this machine lacks some: the bundle names them the same way
+        assert in_bundle.returncode == 1 and "sudo apt-get install -y " in in_bundle.stderr

@@ -7,15 +7,19 @@ worker thread, so the window is on screen quickly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QSocketNotifier, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmen_gui import __version__
@@ -80,6 +84,47 @@ def _qt_message_handler(mode: QtMsgType, _context: object, message: str) -> None
         QtMsgType.QtFatalMsg: logging.CRITICAL,
     }.get(mode, logging.WARNING)
     logging.getLogger("qt").log(level, "%s", message)
+
+
+def _quit_on_signals(app: QApplication) -> Callable[[], None]:
+    """Make SIGTERM (logout, ``kill``) and Ctrl+C quit like the Quit command: settings saved,
+    the worker joined, exit status 0.
+
+    Python runs a signal handler only between two bytecodes, and Qt's event loop can sit in C++
+    until the next event arrives, so a handler alone could wait for the next mouse move.
+    ``signal.set_wakeup_fd`` makes the C-level handler write a byte to a socket that a
+    QSocketNotifier watches: the loop wakes, Python gets control and runs the handler at once.
+    Ctrl+C gets a handler too: the default one raises KeyboardInterrupt inside whatever Python
+    code Qt happens to call next. Returns the function that puts everything back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals can only be handled on the main thread
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+
+    notifier.activated.connect(drain)
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: app.quit())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+        if signal.getsignal(signum) is not signal.SIG_IGN  # e.g. Ctrl+C for a `cmd &` of a script
+    }
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()
+
+    return restore
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -147,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(store=store, weights_override=args.weights)
     reporter = ErrorReporter(window)
     reporter.install()
+    restore_signals = _quit_on_signals(app)
     window.show()
     if args.files:
         window.add_paths(list(args.files))
@@ -167,5 +213,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        restore_signals()
         window.shutdown()
         reporter.uninstall()
