@@ -30,6 +30,7 @@ from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QUrl, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from fmen_gui import atomicfiles
 from fmen_gui.arch.fmen import FMEN, FMENConfig
 from fmen_gui.engine import images
 from fmen_gui.engine.memory import rss_bytes
@@ -385,7 +386,7 @@ def _raise_once(
     monkeypatch.setattr(target, name, maybe_fail)
 
 
-@pytest.mark.parametrize("fault", ["read-only", "disk-full-encoding", "disk-full-rename"])
+@pytest.mark.parametrize("fault", ["read-only", "disk-full-encoding", "disk-full-link"])
 def test_write_faults_fail_their_item_only(
     qtbot, window_for, watch: Watch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -393,21 +394,21 @@ def test_write_faults_fail_their_item_only(
     a, b = _two_inputs(src)
     before = snapshot(src)
     if fault == "read-only":  # as root chmod does not bite: refuse the temp file as the kernel would
-        real_mkstemp = images.tempfile.mkstemp
+        real_mkstemp = atomicfiles.tempfile.mkstemp
 
         def read_only(*args: object, dir: object = None, **kwargs: object) -> tuple[int, str]:
             if dir is not None and Path(dir) == out:  # type: ignore[arg-type]
                 raise PermissionError(errno.EACCES, "Permission denied")
             return real_mkstemp(*args, dir=dir, **kwargs)  # type: ignore[call-overload]
 
-        monkeypatch.setattr(images.tempfile, "mkstemp", read_only)
+        monkeypatch.setattr(atomicfiles.tempfile, "mkstemp", read_only)
         reason = "permission denied (the output folder is read-only or not writable)"
     else:
         full = OSError(errno.ENOSPC, "No space left on device")
         if fault == "disk-full-encoding":
             _raise_once(monkeypatch, images, "_encode", full, lambda *a, **k: True)
         else:
-            _raise_once(monkeypatch, images.os, "replace", full, lambda s, d: Path(d).parent == out)
+            _raise_once(monkeypatch, images.os, "link", full, lambda s, d: Path(d).parent == out)
         reason = "no space left on device"
     window = window_for(out)
     window.add_paths([a, b])
