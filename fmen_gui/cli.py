@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import io
 import os
 import signal
@@ -265,9 +264,7 @@ class _Stdout:
         try:
             self.stream.write(text + "\n")
             self.stream.flush()
-        except OSError as exc:
-            if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EPIPE:
-                raise
+        except OSError:  # EPIPE above all; any other failure of the log is no image's failure
             self.gone = True
             _silence(self.stream)
 
