@@ -1,20 +1,27 @@
 """``fmen-upscale``: the command line over the same engine the desktop app uses.
 
 Exit status: 0 when every input succeeded, 1 when some failed (one ``error: PATH: reason`` line
-each, the others still processed), 2 for usage errors, 130 when interrupted. Expected errors
-never print a traceback.
+each, the others still processed), 2 for usage errors (bad arguments, an unusable ``--device``
+or ``--precision``, a bad ``--name`` template), 130 when interrupted (Ctrl-C), 143 on SIGTERM
+and 129 on SIGHUP (128 + the signal's number, as a shell reports a process killed by it).
+Expected errors never print a traceback; an interrupted or terminated run removes the
+temporary file of the image it was writing and the output folders it created and left empty.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import signal
 import sys
 import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn, TextIO
 
 from fmen_gui.errors import Cancelled, FmenError
@@ -26,6 +33,37 @@ FORMATS = ("png", "jpg", "webp", "tiff")
 
 class UsageError(Exception):
     """Bad arguments: exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C so every temporary file is removed.
+
+    A BaseException, so that no ``except Exception`` on the way swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # One unwinding is enough: a second signal must not interrupt the cleanup of the first.
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM and SIGHUP (a closed terminal, ``kill``, a service stop) unwind like Ctrl-C.
+
+    Python's default for them is to die on the spot, leaving the hidden ``.part`` file of the
+    image being written. Only the main thread can install handlers (the CLI's, not the GUI's).
+    """
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_terminated)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,23 +225,123 @@ def _resolve_output(
         return None, None
     single = len(files) == 1 and files[0][1] is None
     if single and is_supported(args.output) and not args.output.is_dir():
+        _check_extension_matches_format(args.output, args.format)
         return None, args.output
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: exists and is not a folder")
     return args.output, None
 
 
+def _check_extension_matches_format(path: Path, fmt: str | None) -> None:
+    """``-o x.png --format jpg`` would put JPEG bytes in a ``.png`` file: refuse it."""
+    from fmen_gui.engine.images import output_format_for
+    from fmen_gui.errors import ImageError
+
+    if fmt is None:
+        return
+    try:
+        by_name = output_format_for(path, None)
+    except ImageError:
+        return  # .bmp, .gif: an input-only extension; the writer names the problem
+    if by_name != output_format_for(path, fmt):
+        raise UsageError(
+            f"-o {path} is named as {by_name} but --format {fmt} was given: "
+            f"change the extension or drop --format"
+        )
+
+
+class _Stdout:
+    """The result lines on stdout, one per written image, flushed as they happen.
+
+    Flushed per line so that a pipe reader sees progress. When the reader has gone
+    (``fmen-upscale … | head -1``) the lines are dropped quietly and the batch goes on: the
+    images are the product and stdout only the log, so a closed pipe must not turn a written
+    file into a failure or print a traceback at exit.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def line(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except OSError:  # EPIPE above all; any other failure of the log is no image's failure
+            self.gone = True
+            _silence(self.stream)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a broken stream's descriptor at the null device so the exit-time flush is quiet."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _make_folder(folder: Path, created: list[Path]) -> None:
+    """``mkdir -p``, remembering which folders this run created (see :func:`_remove_if_empty`)."""
+    missing: list[Path] = []
+    here = folder
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    created.extend(reversed(missing))
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    """Remove the folders this run created and left empty, deepest first.
+
+    ``rmdir`` refuses a folder with anything in it, so a folder that received a result (or a
+    file from someone else meanwhile) stays; folders that existed before are never touched.
+    """
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
 def run(
     argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
-    out = stdout or sys.stdout
+    out = _Stdout(stdout or sys.stdout)
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    created: list[Path] = []
+    state = {"writing": False}
+    try:
+        return _run(args, out, err, created, state)
+    except KeyboardInterrupt:
+        err.write(
+            "interrupted: the current output was not written\n" if state["writing"] else "interrupted\n"
+        )
+        return 130
+    except Terminated as exc:
+        what = ": the current output was not written" if state["writing"] else ""
+        err.write(f"terminated by {exc.name}{what}\n")
+        return 128 + exc.signum
+    finally:
+        _remove_if_empty(created)
+
+
+def _run(
+    args: argparse.Namespace, out: _Stdout, err: TextIO, created: list[Path], state: dict[str, bool]
+) -> int:
     quiet = args.quiet
 
     if args.fetch_official:
+        from fmen_gui.atomicfiles import sweep_stale
         from fmen_gui.weights.fetch import fetch_official
+        from fmen_gui.weights.registry import user_weights_dir
 
+        sweep_stale(user_weights_dir())
         try:
             path = fetch_official(progress=_download_progress(err, not quiet and err.isatty()))  # type: ignore[arg-type]
         except FmenError as exc:
@@ -212,7 +350,7 @@ def run(
         if not quiet:
             err.write(f"\rsaved official FMEN-S ×4 weights to {path}\x1b[K\n")
     if args.list_models:
-        list_models(out)
+        list_models(out.stream)
     if not args.inputs:
         if args.fetch_official or args.list_models:
             return 0
@@ -222,12 +360,27 @@ def run(
     if not files:
         err.write("error: no supported images found in the given folders\n")
         return 1
+    from fmen_gui.engine.images import check_name_template
+
     try:
         out_dir, out_file = _resolve_output(args, files)
-    except UsageError as exc:
-        build_parser().error(str(exc))
+        check_name_template(args.name)
+    except (UsageError, FmenError) as exc:
+        build_parser().error(_shown(str(exc)))
 
+    from fmen_gui.atomicfiles import sweep_stale
+    from fmen_gui.engine import devices
     from fmen_gui.engine.pipeline import Engine, EngineSettings, output_path
+
+    # An unusable device or precision is a bad argument (exit 2), not a failed image.
+    try:
+        device = devices.resolve_device(args.device)
+    except FmenError as exc:
+        build_parser().error(f"--device {args.device}: {exc}")
+    try:
+        devices.resolve_dtype(args.precision, device)
+    except FmenError as exc:
+        build_parser().error(f"--precision {args.precision}: {exc}")
 
     settings = EngineSettings(
         model=args.model or "fmen-s",
@@ -253,6 +406,8 @@ def run(
     progress = _Progress(err, not quiet)
     cancel = threading.Event()
     failures = 0
+    written: dict[str, Path] = {}  # output (absolute, case-folded where the OS does) -> its input
+    swept: set[Path] = set()
     for index, (src, root) in enumerate(files, 1):
         try:
             if out_file is not None:
@@ -271,13 +426,25 @@ def run(
                 )
             if dst.resolve() in inputs_resolved:
                 raise FmenError("refusing to write the output onto an input file")
+            key = os.path.normcase(os.path.abspath(dst))
+            if key in written:
+                # --overwrite means results of earlier runs, never this run's own: a.png and
+                # a.jpg with --format png would otherwise silently keep only the second.
+                raise FmenError(
+                    f"output {dst} is also the output of {written[key]} in this run "
+                    "(use --name or separate folders to tell them apart)"
+                )
             if dst.exists() and not args.overwrite:
                 raise FmenError(f"output already exists: {dst} (use --overwrite to replace it)")
             if not src.exists():
                 raise FmenError("file not found")
             if out_dir is not None:
-                dst.parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(dst.parent, created)
+            if dst.parent not in swept:
+                swept.add(dst.parent)
+                sweep_stale(dst.parent)  # temp files of killed runs; never a live run's
             progress.begin(f"[{index}/{len(files)}] {src.name}")
+            state["writing"] = True
             result = engine.upscale_file(
                 src,
                 dst,
@@ -287,29 +454,62 @@ def run(
                 progress=progress,
                 cancel=cancel,
             )
+            state["writing"] = False
+            written[key] = src
             progress.end()
-            if not quiet:
-                (w0, h0), (w1, h1) = result.in_size, result.out_size
-                out.write(_shown(f"{src} -> {dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s") + "\n")
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             cancel.set()
             progress.end()
-            err.write("interrupted: the current output was not written\n")
-            return 130
+            raise
         except Cancelled:
             progress.end()
             return 130
         except (FmenError, OSError) as exc:
+            state["writing"] = False
             progress.end()
             failures += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             err.write(_shown(f"error: {src}: {reason}") + "\n")
+            continue
+        if not quiet:  # outside the try: a closed stdout is not a failed image
+            (w0, h0), (w1, h1) = result.in_size, result.out_size
+            out.line(_shown(f"{src} -> {result.dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s"))
     return 1 if failures else 0
 
 
+def _tolerant_streams() -> None:
+    """Never crash on a character the console's encoding lacks (latin-1, cp1252, ascii).
+
+    Result lines hold ×, → and file names in any script; a strict non-UTF-8 stdout raised
+    UnicodeEncodeError after the first image. Unencodable characters become ``\\uXXXX``.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, io.UnsupportedOperation):
+                stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return run(argv)
+    """The ``fmen-upscale`` entry point: signals, console encoding, then :func:`run`.
+
+    Ctrl-C or SIGTERM before :func:`run` has its own handlers in place (while Python imports
+    torch, say) still ends with one line and 130/143, never a traceback.
+    """
+    try:
+        install_signal_handlers()
+        _tolerant_streams()
+        code = run(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        code = 130
+    except Terminated as exc:
+        sys.stderr.write(f"terminated by {exc.name}\n")
+        code = 128 + exc.signum
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence(sys.stdout)
+    return code
 
 
 if __name__ == "__main__":

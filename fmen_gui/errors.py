@@ -24,6 +24,10 @@ class ImageError(FmenError):
     """An input image that cannot be read, or an output that cannot be written."""
 
 
+class OutputExistsError(ImageError):
+    """The output name is taken (possibly by a file that appeared while the job ran); kept as is."""
+
+
 class EngineError(FmenError):
     """The network could not run (device unavailable, out of memory at the smallest tile...)."""
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, ImageOps, features
 
+from fmen_gui import atomicfiles
 from fmen_gui.engine import images
 from fmen_gui.engine.images import (
     DEFAULT_MAX_PIXELS,
@@ -33,7 +34,7 @@ from fmen_gui.engine.images import (
     resize_alpha,
     write_image,
 )
-from fmen_gui.errors import FmenError, ImageError
+from fmen_gui.errors import FmenError, ImageError, OutputExistsError
 
 RNG = np.random.default_rng(1234)
 
@@ -876,8 +877,25 @@ def test_jpeg_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = ImageData(rgb=smooth(8, 8), alpha=None)
     write_image(tmp_path / "a.jpg", data, quality=95)
     write_image(tmp_path / "b.jpg", data, quality=70)
-    assert seen[0]["subsampling"] == 0 and seen[0]["quality"] == 95 and seen[0]["optimize"] is True
-    assert "subsampling" not in seen[1] and seen[1]["quality"] == 70
+    # Each JPEG is made with standard tables first, then with optimised ones where they fit.
+    assert [p.get("optimize", False) for p in seen] == [False, True, False, True]
+    assert seen[1]["subsampling"] == 0 and seen[1]["quality"] == 95
+    assert "subsampling" not in seen[3] and seen[3]["quality"] == 70
+
+
+@pytest.mark.parametrize("quality", [90, 95, 100])
+def test_detailed_jpeg_at_high_quality_is_written(tmp_path: Path, quality: int) -> None:
+    """Noise at high quality needs more than Pillow's buffer for optimised Huffman tables.
+
+    It once failed with "broken data stream" (and libjpeg's "Suspension not allowed here" on
+    stderr); it is now written with standard tables.
+    """
+    rgb = noise(300, 300)
+    out = write_image(tmp_path / "detail.jpg", ImageData(rgb=rgb, alpha=None), quality=quality)
+    with Image.open(out) as im:
+        im.load()
+        assert im.size == (300, 300) and im.format == "JPEG"
+    assert os.path.getsize(out) > 300 * 300  # more than a byte per pixel: the case that failed
 
 
 def test_quality_and_size_limits(tmp_path: Path) -> None:
@@ -905,7 +923,7 @@ def test_fmt_overrides_extension(tmp_path: Path) -> None:
 def test_atomic_write_success_leaves_only_the_target(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     out.write_bytes(b"old content")
-    write_image(out, ImageData(rgb=noise(5, 5), alpha=None))
+    write_image(out, ImageData(rgb=noise(5, 5), alpha=None), overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
     assert read_image(out).size == (5, 5)
 
@@ -920,7 +938,7 @@ def test_new_file_gets_normal_permissions(tmp_path: Path) -> None:
         existing = tmp_path / "existing.png"
         existing.write_bytes(b"x")
         existing.chmod(0o600)
-        write_image(existing, ImageData(rgb=noise(2, 2), alpha=None))
+        write_image(existing, ImageData(rgb=noise(2, 2), alpha=None), overwrite=True)
         assert stat.S_IMODE(existing.stat().st_mode) == 0o600
     finally:
         os.umask(old)
@@ -935,7 +953,7 @@ def test_no_space_on_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(images.os, "replace", full)
     with pytest.raises(ImageError, match="no space left on device"):
-        write_image(out, ImageData(rgb=noise(5, 5), alpha=None))
+        write_image(out, ImageData(rgb=noise(5, 5), alpha=None), overwrite=True)
     assert part_files(tmp_path) == [] and out.read_bytes() == b"precious old result"
 
 
@@ -962,6 +980,80 @@ def test_no_space_while_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         write_image(out, ImageData(rgb=noise(300, 300, dtype=dtype), alpha=None))
     assert "\n" not in str(info.value)
     assert part_files(tmp_path) == [] and out.read_bytes() == b"precious old result"
+
+
+def _dev_full_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the writer's temp file a disk that is full: writes to /dev/full fail with ENOSPC.
+
+    Unlike a Python-level fake, the failure comes from the kernel, where Pillow's C encoders
+    would see it too if they were handed the file descriptor.
+    """
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full (Linux)")
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object) -> object:
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+        return real_fdopen(fd, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(images.os, "fdopen", fdopen)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tiff"])
+def test_full_disk_says_no_space_for_every_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A full disk while writing a JPEG once gave libjpeg's words, not "no space left"."""
+    _dev_full_instead(monkeypatch)
+    with pytest.raises(ImageError) as info:  # detailed: the JPEG that once failed inside libjpeg
+        write_image(tmp_path / name, ImageData(rgb=noise(200, 300), alpha=None))
+    assert str(info.value) == "no space left on device"
+    assert list(tmp_path.iterdir()) == []
+    assert capfd.readouterr().err == ""  # nothing from libjpeg or Pillow on stderr
+
+
+def test_existing_file_is_not_replaced_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError, match="output already exists"):
+        write_image(out, ImageData(rgb=noise(5, 5), alpha=None))
+    assert out.read_bytes() == b"precious" and sorted(tmp_path.iterdir()) == [out]
+
+
+def _appears_while_encoding(monkeypatch: pytest.MonkeyPatch, intruder: Path, content: bytes) -> None:
+    """Another program creates ``intruder`` after this job's check but before its final step."""
+    real = images._encode
+
+    def encode(fh: Any, *args: Any) -> None:
+        real(fh, *args)
+        intruder.write_bytes(content)
+
+    monkeypatch.setattr(images, "_encode", encode)
+
+
+def test_a_file_created_during_the_write_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out.png"
+    _appears_while_encoding(monkeypatch, out, b"someone else's result")
+    with pytest.raises(OutputExistsError, match="appeared while this job ran"):
+        write_image(out, ImageData(rgb=noise(5, 5), alpha=None))
+    assert out.read_bytes() == b"someone else's result"
+    assert sorted(tmp_path.iterdir()) == [out]  # no temp file either
+
+
+def test_numbered_takes_the_next_free_name_when_one_appears(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.png"
+    (tmp_path / "out (2).png").write_bytes(b"older numbered result")
+    _appears_while_encoding(monkeypatch, out, b"newcomer")
+    written = write_image(out, ImageData(rgb=noise(5, 5), alpha=None), numbered=True)
+    assert written == tmp_path / "out (3).png"
+    assert read_image(written).size == (5, 5)
+    assert out.read_bytes() == b"newcomer"
+    assert (tmp_path / "out (2).png").read_bytes() == b"older numbered result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out (2).png", "out (3).png", "out.png"]
 
 
 def test_keyboard_interrupt_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1025,7 +1117,7 @@ def test_folder_errors_are_translated(
     def refuse(*args: object, **kwargs: object) -> object:
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(images.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomicfiles.tempfile, "mkstemp", refuse)
     with pytest.raises(ImageError, match=message):
         write_image(tmp_path / "out.png", ImageData(rgb=noise(2, 2), alpha=None))
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import stat
+import string
 import struct
-import tempfile
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +35,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError, features
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
-from fmen_gui.errors import ImageError
+from fmen_gui import atomicfiles
+from fmen_gui.errors import ImageError, OutputExistsError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -65,6 +68,7 @@ _PILLOW_INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _JPEG_MAX_SIDE = 65_500  # libjpeg's limit
 _WEBP_MAX_SIDE = 16_383  # libwebp's limit
 _JPEG_MAX_EXIF = 65_533  # an APP1 segment holds at most 65535 bytes including its length field
+_JPEG_TABLES_MARGIN = 4096  # room for optimised Huffman tables in a JPEG's headers
 _EXIF_HEADER = b"Exif\x00\x00"
 _ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -75,6 +79,11 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # and every image the application opens goes through read_image, so Pillow's guard is switched
 # off rather than fought per call (toggling it per call would race between threads).
 Image.MAX_IMAGE_PIXELS = None
+# Pillow warns (on stderr) about things this module already handles or reports in its own
+# words: damaged EXIF ("Truncated File Read", "Corrupt EXIF data"), palette transparency given
+# as bytes, and the like. A batch's output must be one line per problem, so Pillow's own
+# warnings are silenced; anything that matters surfaces as an ImageError.
+warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 @dataclass
@@ -979,12 +988,23 @@ def _encode_tiff16(fh: BinaryIO, pixels: np.ndarray, *, icc_profile: bytes | Non
 # Writing
 
 
-def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality: int = 95) -> None:
-    """Encode ``data`` and atomically put it at ``path``, replacing any existing file.
+def write_image(
+    path: Path,
+    data: ImageData,
+    *,
+    fmt: str | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+    numbered: bool = False,
+) -> Path:
+    """Encode ``data`` and atomically put it at ``path``; return the path written.
 
-    Whether replacing is allowed is the caller's decision; this function only guarantees that
+    An existing file is replaced only with ``overwrite`` (the user's word). Otherwise the final
+    step itself refuses (see :func:`fmen_gui.atomicfiles.publish`), so a file that appears at
+    ``path`` while the image is encoded is kept: :class:`OutputExistsError` is raised, or with
+    ``numbered`` the next free ``name (2).ext``, ``name (3).ext``… is taken (the GUI's policy).
     ``path`` ends up holding either its old content or the complete new image, never a
-    fragment, and that no temporary file survives. Format notes:
+    fragment, and no temporary file survives. Format notes:
 
     * JPEG has no alpha channel: alpha is dropped (not composited), so transparent areas show
       whatever colour the upscaled pixels have underneath. JPEG and WebP are always 8-bit.
@@ -1006,7 +1026,13 @@ def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality:
             f"image is {data.width}×{data.height}, too large for {pillow_format} "
             f"(at most {limit} pixels per side); save as PNG or TIFF"
         )
-    _atomic_write(path, lambda fh: _encode(fh, data, pillow_format, quality), pillow_format)
+    return _atomic_write(
+        path,
+        lambda fh: _encode(fh, data, pillow_format, quality),
+        pillow_format,
+        overwrite=overwrite,
+        numbered=numbered,
+    )
 
 
 def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> None:
@@ -1030,11 +1056,13 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> 
     if icc:
         params["icc_profile"] = icc
     if pillow_format == "JPEG":
-        params.update(quality=quality, optimize=True)
+        params["quality"] = quality
         if quality >= 90:
             params["subsampling"] = 0  # 4:4:4; chroma subsampling would blur the upscaled detail
         if exif and len(exif) <= _JPEG_MAX_EXIF:
             params["exif"] = exif
+        fh.write(_jpeg_bytes(image, params))
+        return
     elif pillow_format == "WEBP":
         params["quality"] = quality
         if exif:
@@ -1045,7 +1073,56 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> 
             params["exif"] = exif
     elif pillow_format == "TIFF":
         params["compression"] = "tiff_deflate" if features.check("libtiff") else None
-    image.save(fh, format=pillow_format, **params)
+    image.save(_PythonWrites(fh), format=pillow_format, **params)
+
+
+class _PythonWrites:
+    """A file object without ``fileno()``, so Pillow's encoders write through Python.
+
+    Given a real file descriptor, Pillow's C encoders call ``write(2)`` themselves and ignore
+    a short write, which is what a filling disk returns first: a JPEG could then be published
+    truncated as a success, or fail with the encoder's own words ("broken data stream")
+    instead of the errno. Through the buffered writer every byte is written or an OSError
+    with the real errno (ENOSPC, EDQUOT, EIO) is raised.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+
+    def write(self, data: bytes) -> int:
+        return self._fh.write(data)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+
+def _jpeg_bytes(image: Image.Image, params: dict[str, object]) -> bytes:
+    """The JPEG file for ``image``, with optimised Huffman tables wherever Pillow can make them.
+
+    Optimised tables (3–20 % smaller files) need the whole compressed image in one buffer,
+    which Pillow sizes from a guess of at most one byte per pixel at qualities below 95;
+    detailed images at high quality exceed it, and libjpeg then fails ("Suspension not
+    allowed here" on stderr, "broken data stream"). So the standard-table file is made first,
+    in memory (it has no such limit), and the optimised one only when that plain file is
+    safely inside the guess (optimising never makes the scan larger).
+    """
+    plain = io.BytesIO()
+    image.save(plain, format="JPEG", **params)
+    width, height = image.size
+    if plain.tell() + _JPEG_TABLES_MARGIN > max(width * height, ImageFile.MAXBLOCK):
+        return plain.getvalue()
+    optimised = io.BytesIO()
+    image.save(optimised, format="JPEG", optimize=True, **params)
+    return optimised.getvalue()
 
 
 def _icc_fits(icc: bytes | None, grayscale: bool) -> bool:
@@ -1082,22 +1159,28 @@ def _to_8bit(array: np.ndarray) -> np.ndarray:
     return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None], pillow_format: str) -> None:
-    """Write through a temporary file in the target's folder, then rename it over the target.
+def _atomic_write(
+    path: Path,
+    write: Callable[[BinaryIO], None],
+    pillow_format: str,
+    *,
+    overwrite: bool,
+    numbered: bool,
+) -> Path:
+    """Write through a temporary file in the target's folder, then publish it; return the name.
 
-    The temporary file must live in the same folder (same file system) for ``os.replace`` to be
-    an atomic rename; it is hidden (leading dot) and marked ``.part`` so a user who sees one
-    after a power cut knows what it is.
+    The temporary file must live in the same folder (same file system) for the final step to
+    be atomic; :mod:`fmen_gui.atomicfiles` names it (hidden, ``.part``, this app's and its
+    process id, so a later run can sweep it if this one is killed) and does the final step,
+    which refuses to replace a file unless ``overwrite``.
     """
     if path.is_dir():
         raise ImageError("output path is a directory")
     folder = path.parent
     try:
-        # The name is shortened so a target near the file system's name limit still gets a temp.
-        fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:100]}.", suffix=".part")
+        fd, temp = atomicfiles.create_temp(path)
     except OSError as exc:
         raise ImageError(_write_error_message(exc)) from exc
-    temp = Path(temp_name)
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -1105,7 +1188,7 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None], pillow_format: 
                 fh.flush()
                 os.fsync(fh.fileno())
             _copy_permissions(temp, path)
-            os.replace(temp, path)
+            final = _publish(temp, path, overwrite=overwrite, numbered=numbered)
         except BaseException:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
@@ -1121,6 +1204,25 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None], pillow_format: 
     # KeyboardInterrupt and SystemExit propagate unchanged (after the cleanup above): turning
     # them into ImageError would make a batch carry on with the next file after Ctrl-C.
     _fsync_folder(folder)
+    return final
+
+
+def _publish(temp: Path, path: Path, *, overwrite: bool, numbered: bool) -> Path:
+    if overwrite:
+        atomicfiles.publish(temp, path, overwrite=True)
+        return path
+    for candidate in atomicfiles.numbered_names(path) if numbered else (path,):
+        try:
+            atomicfiles.publish(temp, candidate, overwrite=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise OutputExistsError(
+        f"output already exists: {path} (it appeared while this job ran and was kept; "
+        "use --overwrite to replace it)"
+        if not numbered
+        else f"no free name for the output beside {path}"
+    )
 
 
 def _copy_permissions(temp: Path, target: Path) -> None:
@@ -1184,6 +1286,40 @@ def _write_error_message(exc: OSError) -> str:
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+NAME_FIELDS: tuple[str, ...] = ("stem", "model", "scale", "ext")
+
+
+def check_name_template(template: str) -> None:
+    """Refuse an output name template that is not plain text with ``{stem}``-style fields.
+
+    ``str.format`` would also evaluate attribute and index look-ups (``{stem.__class__}``,
+    ``{stem[0]}``) and conversions, which make odd names at best and read internals at worst,
+    so only the bare field names in :data:`NAME_FIELDS` are allowed (a format spec such as
+    ``{scale:02d}`` is fine). Raises ImageError with the reason; torch-free so the CLI can
+    check ``--name`` before loading anything.
+    """
+    fields = ", ".join(f"{{{name}}}" for name in NAME_FIELDS)
+    bad = f"bad name template {template!r}"
+    if not template or not template.strip():
+        raise ImageError(f"{bad}: it is empty")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ImageError(f"{bad}: {exc} (use {fields}; write {{{{ and }}}} for braces)") from None
+    for _text, field, _spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in NAME_FIELDS or conversion is not None:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + "}"
+            raise ImageError(f"{bad}: {shown} is not allowed (use {fields})")
+    try:
+        example = template.format(stem="a", model="fmen-s", scale=4, ext="png")
+    except (ValueError, TypeError) as exc:
+        raise ImageError(f"{bad}: {exc}") from None
+    if "/" in example or "\\" in example or example in (".", ".."):
+        raise ImageError(f"{bad}: it must give a plain file name")
 
 
 _OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]( \(\d+\))?$")

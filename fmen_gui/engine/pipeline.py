@@ -20,8 +20,16 @@ import torch
 
 from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
+from fmen_gui.atomicfiles import numbered_names
 from fmen_gui.engine import devices
-from fmen_gui.engine.images import OUTPUT_FORMATS, ImageData, read_image, resize_alpha, write_image
+from fmen_gui.engine.images import (
+    OUTPUT_FORMATS,
+    ImageData,
+    check_name_template,
+    read_image,
+    resize_alpha,
+    write_image,
+)
 from fmen_gui.engine.memory import MMAP_THRESHOLD_MAX, tune_allocator
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from fmen_gui.errors import Cancelled, EngineError, ImageError
@@ -413,7 +421,12 @@ class Engine:
         cancel: threading.Event | None = None,
         on_tile: TileFn | None = None,
     ) -> JobResult:
-        """Read, upscale and atomically write one image; inputs are never touched."""
+        """Read, upscale and atomically write one image; inputs are never touched.
+
+        The ``exists()`` check below only saves the work when the name is already taken; the
+        guarantee that nothing is replaced without ``overwrite`` is the final step's own
+        (:func:`write_image`), which also catches a file created while the job ran.
+        """
         src, dst = Path(src), Path(dst)
         if dst.exists() and _same_file(src, dst):
             raise ImageError("refusing to write the output onto the input file")
@@ -424,7 +437,7 @@ class Engine:
         result = self.upscale_data(data, tile=tile, progress=progress, cancel=cancel, on_tile=on_tile)
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        write_image(dst, result, fmt=fmt, quality=quality)
+        write_image(dst, result, fmt=fmt, quality=quality, overwrite=overwrite)
         return JobResult(src, dst, data.size, result.size, time.perf_counter() - start, self.label)
 
 
@@ -474,24 +487,17 @@ def output_path(
         ext = {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix)
         if ext not in _EXTENSIONS.values():
             ext = "png"
-    try:
-        stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ImageError(
-            f"bad name template {template!r}: use {{stem}}, {{model}}, {{scale}} ({exc})"
-        ) from None
+    check_name_template(template)
+    stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
     if not stem or "/" in stem or "\\" in stem:
         raise ImageError(f"bad name template {template!r}: it must give a plain file name")
     return (out_dir if out_dir is not None else src.parent) / f"{stem}.{ext}"
 
 
 def unique_path(path: Path) -> Path:
-    """``name (2).png`` style alternative when ``path`` is taken."""
-    if not path.exists():
-        return path
-    n = 2
-    while True:
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+    """``name (2).png`` style alternative when ``path`` is taken (a first guess: the GUI's
+    writer takes the next number again if this one is taken by the time it finishes)."""
+    for candidate in numbered_names(path):
         if not candidate.exists():
             return candidate
-        n += 1
+    raise ImageError(f"no free name for the output beside {path}")

@@ -164,6 +164,22 @@ def _screenshot_when_idle(window: object, path: Path, app: QApplication) -> None
     window.idle.connect(lambda: QTimer.singleShot(600, grab))
 
 
+def startup_sweep_folders(output_dir: str, files: Sequence[Path]) -> list[Path]:
+    """Folders where a killed earlier run may have left temporary files of this app.
+
+    The user weights folder (downloads, imports), the configured output folder, and the
+    folders of files named on the command line (results go beside them by default). Folders
+    of images dropped later are swept by the worker before its first write there.
+    """
+    from fmen_gui.weights.registry import user_weights_dir  # torch-free
+
+    folders = [user_weights_dir()]
+    if output_dir:
+        folders.append(Path(output_dir))
+    folders += [Path(f).parent for f in files]
+    return list(dict.fromkeys(folders))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window; files on the command line are queued."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -194,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter.install()
     restore_signals = _quit_on_signals(app)
     window.show()
+    # Temp files of a run that was killed (never those of a live run): see atomicfiles.
+    window.controller.sweep(startup_sweep_folders(store.load().output_dir, list(args.files or [])))
     if args.files:
         window.add_paths(list(args.files))
     if args.screenshot:

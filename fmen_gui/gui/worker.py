@@ -26,6 +26,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from fmen_gui import atomicfiles
 from fmen_gui.errors import Cancelled, FmenError
 from fmen_gui.gui.imaging import array_to_qimage
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
@@ -67,6 +68,7 @@ class UpscaleWorker(QObject):
         self._lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
         self._download_cancel = threading.Event()
+        self._swept: set[Path] = set()
 
     # ----------------------------------------------------------------- called from the GUI thread
     def register(self, job_id: int) -> None:
@@ -168,6 +170,7 @@ class UpscaleWorker(QObject):
             dst.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FmenError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
+        self._sweep_once(dst.parent)
         dst = pipeline.unique_path(dst)
         if dst.resolve() == spec.src.resolve():  # belt and braces: never overwrite an input
             raise FmenError(f"{dst.name}: output would overwrite the input")
@@ -193,7 +196,10 @@ class UpscaleWorker(QObject):
         )
         if cancel.is_set():  # cancelled after the last tile: still write nothing
             raise Cancelled("cancelled")
-        images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality)
+        # unique_path was a first guess: if that name is taken by the time the image is encoded
+        # (another program, a second window), the final step takes the next number instead of
+        # replacing the newcomer.
+        dst = images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality, numbered=True)
         seconds = time.perf_counter() - t0
         preview = array_to_qimage(images.make_preview_rgb8(result))
         outcome = JobOutcome(
@@ -218,6 +224,24 @@ class UpscaleWorker(QObject):
         h, w = out.shape[:2]
         tile = array_to_qimage(out[y0:y1, x0:x1])
         self.tile_ready.emit(job_id, tile, x0, y0, w, h)
+
+    def _sweep_once(self, folder: Path) -> None:
+        """Remove temp files that killed runs of this app left in ``folder`` (once a session)."""
+        key = folder.absolute()
+        if key in self._swept:
+            return
+        self._swept.add(key)
+        for path in atomicfiles.sweep_stale(folder):
+            log.info("removed %s, left behind by an earlier run that was killed", path)
+
+    @Slot(list)
+    def sweep(self, folders: list[str]) -> None:
+        """Start-up sweep of the folders this app writes to (see :func:`atomicfiles.sweep_stale`).
+
+        Runs in the worker thread because a large folder takes a moment to list.
+        """
+        for folder in folders:
+            self._sweep_once(Path(folder))
 
     @Slot()
     def probe(self) -> None:
@@ -274,7 +298,8 @@ class UpscaleWorker(QObject):
             from fmen_gui.engine import images
 
             data = images.read_image(Path(src))
-            images.write_image(Path(dst), data, fmt=fmt, quality=quality)
+            # The save dialog has already asked before an existing file is replaced.
+            images.write_image(Path(dst), data, fmt=fmt, quality=quality, overwrite=True)
             self.task_done.emit("save", f"Saved {dst}")
         except FmenError as exc:
             self.task_failed.emit("save", str(exc))
@@ -295,6 +320,7 @@ class WorkerController(QObject):
     _import = Signal(str)
     _download = Signal()
     _save = Signal(str, str, str, int)
+    _sweep = Signal(list)
 
     def __init__(self, worker: UpscaleWorker | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -307,6 +333,7 @@ class WorkerController(QObject):
         self._import.connect(self.worker.import_weights)
         self._download.connect(self.worker.download_official)
         self._save.connect(self.worker.save_copy)
+        self._sweep.connect(self.worker.sweep)
         self.worker_thread.start()
         self._closed = False
 
@@ -331,6 +358,10 @@ class WorkerController(QObject):
 
     def save_copy(self, src: str, dst: str, fmt: str, quality: int) -> None:
         self._save.emit(src, dst, fmt, quality)
+
+    def sweep(self, folders: list[str]) -> None:
+        """Remove stale temp files of killed runs from these folders, in the worker thread."""
+        self._sweep.emit([str(f) for f in folders])
 
     def shutdown(self, timeout_ms: int = 60000) -> bool:
         """Cancel all work, stop the event loop of the thread and wait for it to end."""

@@ -3,7 +3,8 @@
 Every file this package stores is written to a temporary name in the destination folder and
 then renamed over the final name. A rename inside one folder is atomic, so a crash, a full disk
 or a cancelled job can never leave a half-written weights file or manifest where the app would
-later pick it up.
+later pick it up. The temporary names and the final step are :mod:`fmen_gui.atomicfiles`'s,
+shared with the image writer, so a killed run's leftovers are swept the same way.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from fmen_gui.atomicfiles import create_temp, publish
+
 CHUNK_SIZE = 1 << 20
-TEMP_SUFFIX = ".part"
 
 
 def sha256_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
@@ -30,23 +31,24 @@ def sha256_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
-    """Yield a binary file that replaces ``path`` only if the ``with`` block succeeds.
+def atomic_writer(path: Path, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
+    """Yield a binary file that becomes ``path`` only if the ``with`` block succeeds.
 
     The temporary file lives in the same folder (a rename across file systems is not atomic)
     and starts with a dot so folder listings and the registry never mistake it for weights.
     On any exception, cancellation included, the temporary file is removed and ``path`` is
-    left exactly as it was.
+    left exactly as it was. Replacing is the default here because these are the app's own
+    files (a manifest rewritten, a corrupt download fetched again); with ``overwrite=False``
+    an existing ``path`` raises FileExistsError at the final step instead.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite=overwrite)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -60,9 +62,9 @@ def temp_path_for(path: Path) -> Path:
     caller must ``os.replace`` it into place or delete it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = create_temp(path)
     os.close(fd)
-    return Path(tmp_name)
+    return tmp
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -16,6 +16,8 @@ import gc
 import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QUrl, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from fmen_gui import atomicfiles
 from fmen_gui.arch.fmen import FMEN, FMENConfig
 from fmen_gui.engine import images
 from fmen_gui.engine.memory import rss_bytes
@@ -385,7 +388,7 @@ def _raise_once(
     monkeypatch.setattr(target, name, maybe_fail)
 
 
-@pytest.mark.parametrize("fault", ["read-only", "disk-full-encoding", "disk-full-rename"])
+@pytest.mark.parametrize("fault", ["read-only", "disk-full-encoding", "disk-full-link"])
 def test_write_faults_fail_their_item_only(
     qtbot, window_for, watch: Watch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -393,21 +396,21 @@ def test_write_faults_fail_their_item_only(
     a, b = _two_inputs(src)
     before = snapshot(src)
     if fault == "read-only":  # as root chmod does not bite: refuse the temp file as the kernel would
-        real_mkstemp = images.tempfile.mkstemp
+        real_mkstemp = atomicfiles.tempfile.mkstemp
 
         def read_only(*args: object, dir: object = None, **kwargs: object) -> tuple[int, str]:
             if dir is not None and Path(dir) == out:  # type: ignore[arg-type]
                 raise PermissionError(errno.EACCES, "Permission denied")
             return real_mkstemp(*args, dir=dir, **kwargs)  # type: ignore[call-overload]
 
-        monkeypatch.setattr(images.tempfile, "mkstemp", read_only)
+        monkeypatch.setattr(atomicfiles.tempfile, "mkstemp", read_only)
         reason = "permission denied (the output folder is read-only or not writable)"
     else:
         full = OSError(errno.ENOSPC, "No space left on device")
         if fault == "disk-full-encoding":
             _raise_once(monkeypatch, images, "_encode", full, lambda *a, **k: True)
         else:
-            _raise_once(monkeypatch, images.os, "replace", full, lambda s, d: Path(d).parent == out)
+            _raise_once(monkeypatch, images.os, "link", full, lambda s, d: Path(d).parent == out)
         reason = "no space left on device"
     window = window_for(out)
     window.add_paths([a, b])
@@ -451,6 +454,76 @@ def test_a_taken_output_name_gets_a_numbered_name(qtbot, window_for, watch: Watc
         [taken.name, f"a{SUFFIX} (2).png", f"a{SUFFIX} (3).png"]
     )
     assert leftovers(out) == []
+    watch.assert_quiet()
+
+
+def test_a_name_taken_during_the_job_gets_the_next_number(
+    qtbot, window_for, watch: Watch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The numbered-name check happens before the job; the final step re-checks atomically."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    a, _b = _two_inputs(src)
+    intruder = out / f"a{SUFFIX}.png"
+    real = images._encode
+
+    def encode(fh: object, *args: object) -> None:
+        real(fh, *args)
+        if not intruder.exists():  # another program saves under the same name meanwhile
+            intruder.write_bytes(b"another program's picture")
+
+    monkeypatch.setattr(images, "_encode", encode)
+    window = window_for(out)
+    window.add_paths([a])
+    wait_read(qtbot, window)
+    run_all(qtbot, window)
+    item = window.model.items()[0]
+    assert item.status == DONE, item.message
+    assert item.latest_result().path == out / f"a{SUFFIX} (2).png"
+    assert Image.open(out / f"a{SUFFIX} (2).png").size == (12, 10)
+    assert intruder.read_bytes() == b"another program's picture"
+    assert leftovers(out) == []
+    watch.assert_quiet()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the sweep judges PIDs on POSIX only")
+def test_worker_sweeps_temp_files_of_killed_runs_only(
+    qtbot, window_for, watch: Watch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A crashed run left a hidden .part beside the input; the next run removes it, and only it."""
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    a, _b = _two_inputs(src)
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    host = atomicfiles._host_tag()
+    stale = out / f".a{SUFFIX}.png.fmen-tmp-{dead.pid}-{host}-abcdefgh.part"
+    live = out / f".a{SUFFIX}.png.fmen-tmp-{alive.pid}-{host}-ijklmnop.part"
+    other = out / ".a.png.unrelated.part"
+    for path in (stale, live, other):
+        path.write_bytes(b"half an image")
+    try:
+        window = window_for(out)
+        window.add_paths([a])
+        wait_read(qtbot, window)
+        run_all(qtbot, window)
+        assert window.model.items()[0].status == DONE
+        assert not stale.exists() and live.exists() and other.exists()
+        stale.write_bytes(b"another leftover")  # as if a run had been killed since
+        UpscaleWorker().sweep([str(out)])  # the start-up sweep (a new session)
+        assert not stale.exists()
+        # What the app sweeps at start: weights folder, output folder, folders of named files.
+        from fmen_gui.gui.app import startup_sweep_folders
+        from fmen_gui.weights.registry import user_weights_dir
+
+        assert startup_sweep_folders(str(out), [a]) == [user_weights_dir(), out, a.parent]
+        assert startup_sweep_folders("", []) == [user_weights_dir()]
+        assert live.exists() and other.exists()
+    finally:
+        assert alive.stdin is not None
+        alive.stdin.close()
+        alive.wait()
     watch.assert_quiet()
 
 
