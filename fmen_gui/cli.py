@@ -285,6 +285,8 @@ def run(
             if not quiet:
                 (w0, h0), (w1, h1) = result.in_size, result.out_size
                 out.write(_shown(f"{src} -> {dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s") + "\n")
+                for note in result.notes:  # what was adapted to fit, or lost (16 → 8 bits)
+                    err.write(_shown(f"note: {src}: {note}") + "\n")
         except KeyboardInterrupt:
             cancel.set()
             progress.end()

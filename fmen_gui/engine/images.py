@@ -45,6 +45,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
+    "check_output_size",
     "is_supported",
     "make_preview_rgb8",
     "output_format_for",
@@ -67,6 +68,8 @@ _FORMAT_ALIASES: dict[str, str] = {**OUTPUT_FORMATS, "jpeg": "JPEG", "tif": "TIF
 _PILLOW_INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _JPEG_MAX_SIDE = 65_500  # libjpeg's limit
 _WEBP_MAX_SIDE = 16_383  # libwebp's limit
+_PNG_MAX_SIDE = 2**31 - 1  # the PNG specification's limit
+_TIFF_MAX_BYTES = 2**32 - 2**20  # classic TIFF offsets are 32-bit; room left for tags
 _JPEG_MAX_EXIF = 65_533  # an APP1 segment holds at most 65535 bytes including its length field
 _EXIF_HEADER = b"Exif\x00\x00"
 _ORIENTATION = 0x0112
@@ -1103,7 +1106,9 @@ def _read_tiff16_with_tifffile(
 # Writing
 
 
-def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality: int = 95) -> None:
+def write_image(
+    path: Path, data: ImageData, *, fmt: str | None = None, quality: int = 95, optimize: bool = True
+) -> None:
     """Encode ``data`` and atomically put it at ``path``, replacing any existing file.
 
     Whether replacing is allowed is the caller's decision; this function only guarantees that
@@ -1119,21 +1124,45 @@ def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality:
       (to JPEG only when it fits the 64 KB APP1 segment). TIFF output carries no EXIF.
     * The ICC profile is written unless its colour space (gray or RGB) does not match the pixels
       written, e.g. a gray profile when gray data goes to WebP as colour.
+    * ``optimize`` (JPEG only) builds optimal Huffman tables: a few percent smaller files, but
+      libjpeg then holds every DCT coefficient of the image (see the engine's memory plan).
     """
     path = Path(path)
     pillow_format = output_format_for(path, fmt)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ImageError(f"quality must be between 1 and 100, not {quality!r}")
-    limit = {"JPEG": _JPEG_MAX_SIDE, "WEBP": _WEBP_MAX_SIDE}.get(pillow_format)
-    if limit is not None and max(data.width, data.height) > limit:
+    check_output_size(data.width, data.height, pillow_format, data.bit_depth, data.alpha is not None)
+    _atomic_write(path, lambda fh: _encode(fh, data, pillow_format, quality, optimize), pillow_format)
+
+
+def check_output_size(
+    width: int, height: int, pillow_format: str, bit_depth: int = 8, alpha: bool = False
+) -> None:
+    """Refuse an output size the format cannot hold, with the reason in one line.
+
+    The engine calls this with the size a job *will* have, before any upscaling, so an
+    impossible combination fails in milliseconds instead of after minutes of work. TIFF
+    without BigTIFF addresses at most 4 GiB; the bound used is the uncompressed size, since
+    how well the pixels will compress is unknown until they exist.
+    """
+    limit = {"JPEG": _JPEG_MAX_SIDE, "WEBP": _WEBP_MAX_SIDE, "PNG": _PNG_MAX_SIDE}.get(pillow_format)
+    if limit is not None and max(width, height) > limit:
+        other = "PNG or TIFF" if pillow_format != "PNG" else "TIFF"
         raise ImageError(
-            f"image is {data.width}×{data.height}, too large for {pillow_format} "
-            f"(at most {limit} pixels per side); save as PNG or TIFF"
+            f"image is {width}×{height}, too large for {pillow_format} "
+            f"(at most {limit} pixels per side); save as {other}"
         )
-    _atomic_write(path, lambda fh: _encode(fh, data, pillow_format, quality), pillow_format)
+    if pillow_format == "TIFF":
+        samples = 3 + int(alpha)
+        raw = width * height * samples * bit_depth // 8
+        if raw > _TIFF_MAX_BYTES:
+            raise ImageError(
+                f"image is {width}×{height}, too large for TIFF ({raw / 2**30:.1f} GiB of pixels, "
+                "a TIFF file holds at most 4 GiB); save as PNG"
+            )
 
 
-def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> None:
+def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int, optimize: bool = True) -> None:
     exif = _normalise_exif(data.exif)[0] if data.exif else None
     # WebP has no grayscale, so gray data is written there as colour.
     grayscale = data.grayscale and pillow_format != "WEBP"
@@ -1154,7 +1183,7 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> 
     if icc:
         params["icc_profile"] = icc
     if pillow_format == "JPEG":
-        params.update(quality=quality, optimize=True)
+        params.update(quality=quality, optimize=optimize)
         if quality >= 90:
             params["subsampling"] = 0  # 4:4:4; chroma subsampling would blur the upscaled detail
         if exif and len(exif) <= _JPEG_MAX_EXIF:
