@@ -474,6 +474,8 @@ def _run(
         if not quiet:  # outside the try: a closed stdout is not a failed image
             (w0, h0), (w1, h1) = result.in_size, result.out_size
             out.line(_shown(f"{src} -> {result.dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s"))
+            for note in result.notes:  # what was adapted to fit, or lost (16 → 8 bits)
+                err.write(_shown(f"note: {src}: {note}") + "\n")
     return 1 if failures else 0
 
 

@@ -377,22 +377,80 @@ def test_png16_colour_key_becomes_alpha(tmp_path: Path) -> None:
     assert data.alpha[2, 3] == 0 and int(data.alpha.sum()) == 65535 * (30 - 1)
 
 
-def test_interlaced_16bit_png_falls_back_to_8bit(tmp_path: Path) -> None:
-    # No Adam7 in the own decoder: Pillow's 8-bit result is used, without error.
-    pixels = noise(8, 8, None, np.uint16)
-    path = save(Image.fromarray(pixels), tmp_path / "interlaced.png")
-    blob = bytearray(path.read_bytes())
-    assert blob[12:16] == b"IHDR"
-    # Re-encode as Adam7 would need an encoder; a flag flip alone makes the data corrupt, which must
-    # still be reported as ImageError rather than crash.
-    blob[28] = 1
-    blob[29:33] = struct.pack(">I", zlib.crc32(bytes(blob[12:29])))
-    path.write_bytes(bytes(blob))
-    try:
-        data = read_image(path)
-    except ImageError:
-        return
-    assert data.rgb.shape[:2] == (8, 8)
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def adam7_png16(pixels: np.ndarray, filters: bool = True) -> bytes:
+    """A 16-bit Adam7-interlaced PNG, written pass by pass as the PNG spec describes.
+
+    Each pass is a small image of its own; its rows get random filter types so every filter
+    is undone on pass-sized rows, first rows of a pass included.
+    """
+    height, width, channels = pixels.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    bpp = 2 * channels
+    body = []
+    for x0, y0, dx, dy in ADAM7:
+        part = pixels[y0::dy, x0::dx]
+        if part.size == 0:
+            continue
+        raw = part.astype(">u2").view(np.uint8).reshape(part.shape[0], -1)
+        for r in range(raw.shape[0]):
+            previous = raw[r - 1 : r] if r else np.zeros_like(raw[:1])
+            kind = int(RNG.integers(0, 5)) if filters else 0
+            body.append(images._filter_rows(raw[r : r + 1], previous, bpp, kind).tobytes())
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 1)
+    return (
+        images._PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"".join(body)))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (13, 11), (9, 17), (33, 20)])
+def test_interlaced_16bit_png_reads_as_16bit(tmp_path: Path, channels: int, size: tuple[int, int]) -> None:
+    pixels = noise(*size, channels, np.uint16)
+    path = tmp_path / "adam7.png"
+    path.write_bytes(adam7_png16(pixels))
+    data = read_image(path)
+    assert data.bit_depth == 16 and data.grayscale == (channels <= 2)
+    colour = pixels[..., :1] if channels <= 2 else pixels[..., :3]
+    assert np.array_equal(data.rgb, np.repeat(colour, 3, axis=2) if channels <= 2 else colour)
+    assert same(data.alpha, pixels[..., -1] if channels in (2, 4) else None)
+    # Pillow reads the same file independently (16-bit gray exactly, colour as its high bytes).
+    with Image.open(path) as im:
+        pillow = np.asarray(im)
+    if channels == 1:
+        assert np.array_equal(pillow, pixels[..., 0])
+    elif channels == 3:
+        assert np.array_equal(pillow, (pixels >> 8).astype(np.uint8))
+
+
+def test_interlaced_16bit_png_is_written_back_as_16bit(tmp_path: Path) -> None:
+    pixels = noise(10, 12, 4, np.uint16)
+    src = tmp_path / "adam7.png"
+    src.write_bytes(adam7_png16(pixels, filters=False))
+    for name in ("back.png", "back.tiff"):
+        write_image(tmp_path / name, read_image(src))
+        again = read_image(tmp_path / name)
+        assert again.bit_depth == 16 and np.array_equal(again.rgb, pixels[..., :3])
+        assert same(again.alpha, pixels[..., 3])
+
+
+def test_interlaced_16bit_png_with_short_data_is_corrupt(tmp_path: Path) -> None:
+    blob = adam7_png16(noise(16, 16, 3, np.uint16), filters=False)
+    header_end = 8 + 25
+    (length,) = struct.unpack(">I", blob[header_end : header_end + 4])
+    idat = zlib.decompress(blob[header_end + 8 : header_end + 8 + length])
+    cut = (
+        blob[:header_end] + png_chunk(b"IDAT", zlib.compress(idat[: len(idat) - 7])) + png_chunk(b"IEND", b"")
+    )
+    path = tmp_path / "short.png"
+    path.write_bytes(cut)
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        read_image(path)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
@@ -416,6 +474,87 @@ def test_16bit_tiff_round_trip(tmp_path: Path, channels: int) -> None:
                 assert np.array_equal(pillow, colour[..., 0])
             else:
                 assert np.array_equal(pillow[..., :3], (rgb >> 8).astype(np.uint8))
+
+
+TIFF_LAYOUTS = {
+    "lzw-strips": {"compression": "lzw"},
+    "lzw-predictor": {"compression": "lzw", "predictor": True},
+    "lzw-tiles": {"compression": "lzw", "tile": (16, 16)},
+    "deflate-tiles": {"compression": "zlib", "tile": (16, 32)},
+    "plain-tiles": {"tile": (16, 16)},
+    "separate-planes": {"compression": "lzw", "planarconfig": "separate"},
+    "big-endian": {"compression": "lzw", "byteorder": ">"},
+    "bigtiff": {"bigtiff": True},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(TIFF_LAYOUTS))
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_16bit_tiff_layouts_read_as_16bit(tmp_path: Path, layout: str, channels: int) -> None:
+    import tifffile
+
+    pixels = noise(21, 35, channels, np.uint16)
+    path = tmp_path / f"{layout}.tif"
+    extra = ["unassalpha"] if channels in (2, 4) else None
+    photometric = "minisblack" if channels <= 2 else "rgb"
+    params = dict(TIFF_LAYOUTS[layout])
+    if channels == 1 and params.get("planarconfig"):
+        del params["planarconfig"]  # one sample has no planes to separate
+    icc = bytes(16) + (b"GRAY" if channels <= 2 else b"RGB ") + bytes(200)
+    # tifffile takes separate planes as samples x rows x columns
+    stored = np.moveaxis(pixels, -1, 0) if params.get("planarconfig") else pixels
+    tifffile.imwrite(path, stored, photometric=photometric, extrasamples=extra, iccprofile=icc, **params)
+    with tifffile.TiffFile(path) as tif:  # the file really has the layout under test
+        page = tif.pages.first
+        assert page.bitspersample == 16
+        assert page.is_tiled == ("tile" in params)
+        assert (page.compression == 5) == (params.get("compression") == "lzw")
+    data = read_image(path)
+    assert data.bit_depth == 16 and data.notes == () and data.grayscale == (channels <= 2)
+    colour = pixels[..., :1] if channels <= 2 else pixels[..., :3]
+    assert np.array_equal(data.rgb, np.repeat(colour, 3, axis=2) if channels <= 2 else colour)
+    assert same(data.alpha, pixels[..., -1] if channels in (2, 4) else None)
+    assert data.icc_profile == icc
+    out = tmp_path / "out.tiff"
+    write_image(out, data)
+    assert np.array_equal(read_image(out).rgb, data.rgb)
+
+
+def test_16bit_tiff_orientation_is_applied_by_the_tifffile_path(tmp_path: Path) -> None:
+    import tifffile
+
+    pixels = noise(6, 9, 3, np.uint16)
+    path = tmp_path / "rotated.tif"
+    tifffile.imwrite(path, pixels, photometric="rgb", compression="lzw", extratags=[(274, 3, 1, 6, True)])
+    data = read_image(path)
+    assert data.bit_depth == 16 and np.array_equal(data.rgb, np.rot90(pixels, k=-1))
+
+
+def test_16bit_tiff_that_cannot_stay_16bit_says_so(tmp_path: Path) -> None:
+    """Premultiplied alpha is not read at 16 bits: the 8-bit result carries a one-line note."""
+    import tifffile
+
+    pixels = noise(7, 9, 4, np.uint16)
+    path = tmp_path / "premultiplied.tif"
+    tifffile.imwrite(path, pixels, photometric="rgb", extrasamples=["assocalpha"])
+    data = read_image(path)
+    assert data.bit_depth == 8
+    assert data.notes == ("16-bit TIFF read as 8-bit (premultiplied alpha)",)
+
+
+def test_corrupt_lzw_tiff_is_reported(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "lzw.tif"
+    tifffile.imwrite(path, noise(40, 40, 3, np.uint16), photometric="rgb", compression="lzw", rowsperstrip=40)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages.first.dataoffsets[0]
+    blob = bytearray(path.read_bytes())
+    blob[offset : offset + 400] = bytes(RNG.integers(0, 256, 400, dtype=np.uint8))
+    path.write_bytes(bytes(blob))
+    # Not handed on to Pillow, which would print libtiff's complaints and return 8 bits.
+    with pytest.raises(ImageError, match=r"^image data is truncated or corrupt$"):
+        read_image(path)
 
 
 def test_16bit_tiff_from_pillow_reads_as_16bit(tmp_path: Path) -> None:

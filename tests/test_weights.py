@@ -13,6 +13,7 @@ import pickle
 import random
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -417,3 +418,150 @@ def test_entries_are_hashable() -> None:
     entry = registry.WeightsEntry(Path("a.pt"), "fmen", 2, "bundled", "0" * 64, None, {"Set5": 37.0})
     assert {entry: 1}[entry] == 1
     assert entry.label == "FMEN ×2 (bundled)"
+
+
+# --------------------------------------------------------------------------- files that claim too much
+# A few kilobytes can describe a network of terabytes, or a zip member of gigabytes. Everything a
+# file claims is bounded before anything is allocated from it, in a separate process whose peak
+# memory is measured: a check that came after the allocation would show up there.
+
+SHIPPED = REPO / "weights" / "fmen_s_x4.safetensors"
+
+
+def _patch_zip_size(path: Path, member: str, claimed: int) -> None:
+    """Make ``member``'s local and central headers claim ``claimed`` uncompressed bytes."""
+    blob = bytearray(path.read_bytes())
+    name = member.encode()
+    # (signature, offset of the uncompressed size, of the name length, of the name)
+    for signature, size_at, length_at, name_at in ((b"PK\x01\x02", 24, 28, 46), (b"PK\x03\x04", 22, 26, 30)):
+        start = 0
+        while (at := blob.find(signature, start)) >= 0:
+            named = int.from_bytes(blob[at + length_at : at + length_at + 2], "little") == len(name)
+            if named and blob[at + name_at : at + name_at + len(name)] == name:
+                blob[at + size_at : at + size_at + 4] = claimed.to_bytes(4, "little")
+            start = at + 4
+    path.write_bytes(bytes(blob))
+
+
+def _hostile_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the exact start of its one-line error)."""
+    from safetensors.torch import save_file
+
+    state = read_state_dict(SHIPPED)
+    cases: dict[str, tuple[Path, str]] = {}
+
+    claims = folder / "claims-3gb.pt"
+    torch.save(state, claims)
+    with zipfile.ZipFile(claims) as archive:
+        data = max(archive.infolist(), key=lambda m: m.file_size).filename
+    _patch_zip_size(claims, data, 3 * 2**30)
+    cases["claims-3gb.pt"] = (claims, "refused: the archive unpacks to 3.0 GB (the limit is 2.0 GB)")
+
+    bomb = folder / "bomb.pt"
+    torch.save(state, folder / "plain.pt")
+    with zipfile.ZipFile(folder / "plain.pt") as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        data = max(src.infolist(), key=lambda m: m.file_size).filename
+        for member in src.infolist():
+            body = src.read(member)
+            if member.filename == data:
+                body = bytes(64 * 2**20)  # 64 MB of zeros deflate to about 64 KB
+            dst.writestr(member.filename, body)
+    cases["bomb.pt"] = (bomb, f"refused: '{data}' is compressed more than 1000:1")
+
+    wide = dict(state)
+    wide["head.weight"] = torch.zeros(10**6, 3, 3, 0)  # no bytes, but "a million channels"
+    save_file(wide, str(folder / "wide.safetensors"))
+    cases["wide.safetensors"] = (
+        folder / "wide.safetensors",
+        "not a usable FMEN-family checkpoint: channels = 1000000 (allowed: 1-256)",
+    )
+
+    many = {f"ERBs.{i}.conv1.weight": torch.zeros(0) for i in range(20_000)}
+    save_file({**state, **many}, str(folder / "many.safetensors"))
+    cases["many.safetensors"] = (folder / "many.safetensors", "not an FMEN-family checkpoint: 20")
+
+    deep = {k: v for k, v in state.items() if not k.startswith(("ERBs.", "HFABs."))}
+    deep.update({f"ERBs.{i}.conv1.weight": torch.zeros(0) for i in range(40)})
+    save_file(deep, str(folder / "deep.safetensors"))
+    cases["deep.safetensors"] = (
+        folder / "deep.safetensors",
+        "not a usable FMEN-family checkpoint: blocks = 40 (allowed: 0-32)",
+    )
+
+    liar = dict(state)
+    liar["head.weight"] = torch.zeros(256, 3, 3, 3)  # 256 channels in the head, 50 everywhere else
+    save_file(liar, str(folder / "liar.safetensors"))
+    cases["liar.safetensors"] = (
+        folder / "liar.safetensors",
+        "FMEN-family keys but the tensors do not fit: ",
+    )
+
+    # The largest network the bounds allow, every tensor a zero-stride view of one number: the
+    # file is tiny, the network its shapes describe is not.
+    from fmen_gui.arch.fmen import FMENConfig
+
+    big = FMENConfig(256, 256, 32, (16,) * 33, 4)
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in FMEN(big, deploy=True).state_dict().items()}
+    one = torch.zeros(1)
+    torch.save({k: one.expand(shape) for k, shape in shapes.items()}, folder / "views.pt")
+    cases["views.pt"] = (folder / "views.pt", "refused: the tensors claim ")
+    return cases
+
+
+_MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from fmen_gui.errors import WeightsError
+from fmen_gui.weights.loading import load_weights
+
+load_weights(Path(sys.argv[1]))  # warm up: imports, allocator, one real network
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+results = {}
+for path in sys.argv[2:]:
+    try:
+        load_weights(Path(path))
+        results[path] = "loaded"
+    except WeightsError as exc:
+        results[path] = str(exc)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"results": results, "grown_kib": grown}))
+"""
+
+
+def test_files_that_claim_too_much_are_refused_before_allocating(tmp_path: Path) -> None:
+    cases = _hostile_files(tmp_path)
+    assert all(path.stat().st_size < 4 * 2**20 for path, _ in cases.values())
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(SHIPPED), *(str(p) for p, _ in cases.values())],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    for name, (path, start) in cases.items():
+        message = report["results"][str(path)]
+        assert message.startswith(start), (name, message)
+        assert "\n" not in message
+    # Reading the files themselves (the 20,000-key header, the 64 KB pickle) takes a little;
+    # any of the networks or members they describe would take hundreds of MB to terabytes.
+    assert report["grown_kib"] < 64 * 1024, report
+
+
+def test_a_deflated_checkpoint_still_loads(tmp_path: Path) -> None:
+    """Re-zipping a checkpoint with compression (as archivers do) is not a bomb."""
+    state = read_state_dict(SHIPPED)
+    torch.save(state, tmp_path / "plain.pt")
+    packed = tmp_path / "packed.pt"
+    with (
+        zipfile.ZipFile(tmp_path / "plain.pt") as src,
+        zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for member in src.infolist():
+            dst.writestr(member.filename, src.read(member))
+    assert packed.stat().st_size < (tmp_path / "plain.pt").stat().st_size
+    model, descriptor = load_weights(packed)
+    assert descriptor.key == "fmen-s" and descriptor.scale == 4
+    assert torch.equal(model.state_dict()["tail.0.weight"], state["tail.0.weight"])

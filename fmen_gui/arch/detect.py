@@ -22,6 +22,20 @@ from fmen_gui.errors import WeightsError
 _RENAMES = (("basic_blocks.", "ERBs."), ("hfabs.", "HFABs."))
 _TRAIN_MARKERS = (".expand_conv.", ".bn1.", ".fea_conv.")
 
+# Bounds on what a state dict may claim, checked before anything is built from it. A file of a
+# few kilobytes can name ``channels = 10**6`` or ``ERBs.99999`` and the network built from those
+# numbers would take terabytes (or, for block counts, hours of Python just to construct). The
+# shipped presets use 50-64 channels, mid 16, 4-6 blocks; the bounds leave room for much larger
+# family members (the biggest they allow is about 50 M parameters, 200 MB in fp32).
+MAX_TENSORS = 10_000
+MAX_CHANNELS = 256
+MAX_MID_CHANNELS = 256
+MAX_DOWN_BLOCKS = 32
+MAX_UP_BLOCKS = 16
+MAX_EXPAND_RATIO = 8
+SCALES = range(1, 9)  # any integer factor 1..8; the GUI and CLI offer 2-4 for their own weights
+IN_CHANNELS = 3  # the engine feeds RGB
+
 
 @dataclass(frozen=True)
 class ModelDescriptor:
@@ -63,13 +77,34 @@ def _indices(keys: list[str], pattern: str) -> int:
     rx = re.compile(pattern)
     found = {int(m.group(1)) for k in keys if (m := rx.match(k))}
     if found != set(range(len(found))):
-        raise WeightsError(f"block indices are not contiguous for {pattern!r}: {sorted(found)}")
+        shown = sorted(found)
+        listed = ", ".join(map(str, shown[:8])) + (", …" if len(shown) > 8 else "")
+        raise WeightsError(f"block indices are not contiguous for {pattern!r}: [{listed}]")
     return len(found)
+
+
+def _check_bounds(config: FMENConfig) -> None:
+    """Refuse hyper-parameters no FMEN-family checkpoint has, before a network is built from them."""
+    limits = (
+        ("channels", config.channels, 1, MAX_CHANNELS),
+        ("mid channels", config.mid_channels, 5, MAX_MID_CHANNELS),
+        ("blocks", config.down_blocks, 0, MAX_DOWN_BLOCKS),
+        ("ERBs per HFAB", max(config.up_blocks), 0, MAX_UP_BLOCKS),
+        ("expand ratio", config.expand_ratio, 1, MAX_EXPAND_RATIO),
+        ("scale", config.scale, SCALES.start, SCALES.stop - 1),
+        ("input channels", config.in_channels, IN_CHANNELS, IN_CHANNELS),
+    )
+    for name, value, low, high in limits:
+        if not low <= value <= high:
+            allowed = f"{low}" if low == high else f"{low}-{high}"
+            raise WeightsError(f"not a usable FMEN-family checkpoint: {name} = {value} (allowed: {allowed})")
 
 
 def detect_config(state: Mapping[str, Tensor]) -> tuple[FMENConfig, bool]:
     """Return the configuration and whether the dict is in train form."""
     keys = list(state.keys())
+    if len(keys) > MAX_TENSORS:
+        raise WeightsError(f"not an FMEN-family checkpoint: {len(keys)} tensors (at most {MAX_TENSORS})")
     for required in ("head.weight", "tail.0.weight", "warmup.1.squeeze.weight"):
         if required not in state:
             sample = ", ".join(keys[:3]) or "no tensors at all"
@@ -96,7 +131,40 @@ def detect_config(state: Mapping[str, Tensor]) -> tuple[FMENConfig, bool]:
         config = FMENConfig(channels, mid, down, tuple(up), scale, expand, in_channels)
     except ValueError as exc:
         raise WeightsError(f"not a usable FMEN-family checkpoint: {exc}") from None
+    _check_bounds(config)
     return config, train
+
+
+def _check_shapes(state: Mapping[str, Tensor], config: FMENConfig, train: bool) -> None:
+    """Compare the file's tensors with the network ``config`` describes, without allocating it.
+
+    The network is built on PyTorch's ``meta`` device (shapes only, no storage), so a file whose
+    shapes disagree with its own keys is refused before the real network, whose size follows
+    from the claimed shapes, takes any memory.
+    """
+    with torch.device("meta"):
+        expected = FMEN(config, deploy=not train).state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(
+            f"missing {missing[0]!r}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        )
+    if unexpected:
+        problems.append(
+            f"unexpected {unexpected[0]!r}"
+            + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
+        )
+    if wrong:
+        key = wrong[0]
+        problems.append(
+            f"{key!r} is {tuple(state[key].shape)}, expected {tuple(expected[key].shape)}"
+            + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
+        )
+    if problems:
+        raise WeightsError(f"FMEN-family keys but the tensors do not fit: {'; '.join(problems)}")
 
 
 def describe(config: FMENConfig, model: torch.nn.Module) -> ModelDescriptor:
@@ -118,6 +186,7 @@ def load_model(state: Mapping[str, Tensor]) -> tuple[FMEN, ModelDescriptor]:
     if bad:
         raise WeightsError(f"not a state dict of tensors (entry {bad[0]!r})")
     config, train = detect_config(state)
+    _check_shapes(state, config, train)
     model = FMEN(config, deploy=not train)
     try:
         model.load_state_dict(state, strict=True)

@@ -12,7 +12,9 @@ Three promises shape the code:
   are wrapped and translated here rather than at every call site.
 * 16-bit sources stay 16-bit. Pillow decodes 16-bit RGB(A) PNG and TIFF files to 8 bits and
   cannot write them at all, so this module carries a small lossless PNG and TIFF codec for
-  exactly those cases and lets Pillow do everything else.
+  exactly those cases (tifffile reads the TIFF layouts that codec leaves out: LZW, tiles...)
+  and lets Pillow do everything else. A 16-bit file that still ends up 8-bit says so in
+  :attr:`ImageData.notes`.
 * Output files appear whole or not at all: a crash, a full disk or Ctrl-C mid-write never leaves
   a half-written image (or a stray temporary file) where the user expects a result.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
 import re
 import stat
@@ -45,6 +48,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
+    "check_output_size",
     "is_supported",
     "make_preview_rgb8",
     "output_format_for",
@@ -67,6 +71,8 @@ _FORMAT_ALIASES: dict[str, str] = {**OUTPUT_FORMATS, "jpeg": "JPEG", "tif": "TIF
 _PILLOW_INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _JPEG_MAX_SIDE = 65_500  # libjpeg's limit
 _WEBP_MAX_SIDE = 16_383  # libwebp's limit
+_PNG_MAX_SIDE = 2**31 - 1  # the PNG specification's limit
+_TIFF_MAX_BYTES = 2**32 - 2**20  # classic TIFF offsets are 32-bit; room left for tags
 _JPEG_MAX_EXIF = 65_533  # an APP1 segment holds at most 65535 bytes including its length field
 _JPEG_TABLES_MARGIN = 4096  # room for optimised Huffman tables in a JPEG's headers
 _EXIF_HEADER = b"Exif\x00\x00"
@@ -102,6 +108,7 @@ class ImageData:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     source_format: str | None = None
+    notes: tuple[str, ...] = ()  # one-line remarks for the user, e.g. a 16-bit file read as 8-bit
 
     def __post_init__(self) -> None:
         # Catch engine bugs here, where the culprit is obvious, rather than deep inside an encoder.
@@ -231,6 +238,9 @@ def read_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData
             # cannot even identify one; the own TIFF reader gets a chance before giving up.
             layout = _tiff16_layout(fh)
             if layout is None:
+                decoded, _lost = _read_tiff16_with_tifffile(fh, max_pixels)
+                if decoded is not None:
+                    return _finish(decoded, "TIFF")
                 fh.seek(0)
                 if _has_image_signature(fh.read(16)):
                     raise ImageError("image data is truncated or corrupt")
@@ -308,17 +318,26 @@ class _Decoded:
     icc_profile: bytes | None
     exif: bytes | None
     orientation: int
+    notes: tuple[str, ...] = ()
 
 
 def _decode(fh: BinaryIO, im: Image.Image) -> _Decoded:
     decoded: _Decoded | None = None
+    lost: str | None = None
     if im.format == "PNG":
         decoded = _try_png16(fh, im)
     elif im.format == "TIFF":
         layout = _tiff16_layout(fh)
         if layout is not None:
             decoded = _read_tiff16(fh, layout)
-    return decoded if decoded is not None else _decode_with_pillow(im)
+        else:
+            decoded, lost = _read_tiff16_with_tifffile(fh)
+    if decoded is not None:
+        return decoded
+    decoded = _decode_with_pillow(im)
+    if lost is not None and decoded.pixels.dtype == np.uint8:
+        decoded.notes = (f"16-bit TIFF read as 8-bit ({lost})",)
+    return decoded
 
 
 def _finish(decoded: _Decoded, source_format: str | None) -> ImageData:
@@ -337,6 +356,7 @@ def _finish(decoded: _Decoded, source_format: str | None) -> ImageData:
         icc_profile=icc,
         exif=decoded.exif,
         source_format=source_format,
+        notes=decoded.notes,
     )
 
 
@@ -469,10 +489,11 @@ _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 
 
 def _try_png16(fh: BinaryIO, im: Image.Image) -> _Decoded | None:
-    """Decode a non-interlaced 16-bit PNG losslessly, or return None to let Pillow do it.
+    """Decode a 16-bit PNG (plain or Adam7-interlaced) losslessly, or return None for Pillow.
 
-    Interlaced 16-bit files are rare enough that they fall back to Pillow (8-bit for colour)
-    rather than carry an Adam7 implementation.
+    imagecodecs' libpng decodes Adam7 too, but libpng prints a warning on stderr for every
+    interlaced file it reads that way, which would break the command line's one-line output;
+    de-interlacing is a few lines on top of the row decoder here.
     """
     position = fh.tell()
     try:
@@ -481,7 +502,7 @@ def _try_png16(fh: BinaryIO, im: Image.Image) -> _Decoded | None:
         if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
             return None
         depth, colour_type, interlace = head[24], head[25], head[28]
-        if depth != 16 or interlace != 0 or colour_type not in _PNG_CHANNELS:
+        if depth != 16 or interlace not in (0, 1) or colour_type not in _PNG_CHANNELS:
             return None
         fh.seek(0)
         blob = fh.read()
@@ -499,8 +520,37 @@ def _corrupt() -> ImageError:
     return ImageError("image data is truncated or corrupt")
 
 
+# Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_passes(width: int, height: int, interlace: int) -> list[tuple[int, int, int, int, int, int]]:
+    """(x0, y0, dx, dy, pass width, pass height) of each non-empty pass (one for plain files)."""
+    if interlace == 0:
+        return [(0, 0, 1, 1, width, height)]
+    passes = []
+    for x0, y0, dx, dy in _ADAM7:
+        pass_width, pass_height = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if pass_width > 0 and pass_height > 0:
+            passes.append((x0, y0, dx, dy, pass_width, pass_height))
+    return passes
+
+
+def _unfilter_pass(rows: np.ndarray, width: int, bpp: int) -> np.ndarray:
+    """Filtered rows (each with its filter byte) of one image or Adam7 pass -> H x W x bpp bytes."""
+    height = rows.shape[0]
+    filters = rows[:, 0].copy()
+    if filters.max() > 4:
+        raise _corrupt()
+    # One zero row above and one zero column to the left stand in for "outside the image".
+    buf = np.zeros((height + 1, width + 1, bpp), dtype=np.uint8)
+    buf[1:, 1:] = rows[:, 1:].reshape(height, width, bpp)
+    _unfilter(buf, filters)
+    return np.ascontiguousarray(buf[1:, 1:])
+
+
 def _decode_png16(blob: bytes) -> tuple[np.ndarray, bytes | None]:
-    """Decode a non-interlaced 16-bit PNG into H x W x C uint16 (tRNS becomes an alpha channel)."""
+    """Decode a 16-bit PNG into H x W x C uint16 (tRNS becomes an alpha channel)."""
     view = memoryview(blob)
     if bytes(view[:8]) != _PNG_SIGNATURE:
         raise _corrupt()
@@ -543,25 +593,29 @@ def _decode_png16(blob: bytes) -> tuple[np.ndarray, bytes | None]:
         or colour_type not in _PNG_CHANNELS
         or compression != 0
         or filter_method != 0
-        or interlace != 0
+        or interlace not in (0, 1)
     ):
         raise _corrupt()
     channels = _PNG_CHANNELS[colour_type]
     bpp = 2 * channels
-    row_bytes = width * bpp
-    raw = _inflate(idat, height * (row_bytes + 1))
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
-    filters = rows[:, 0].copy()
-    if filters.max() > 4:
-        raise _corrupt()
-    # One zero row above and one zero column to the left stand in for "outside the image".
-    buf = np.zeros((height + 1, width + 1, bpp), dtype=np.uint8)
-    buf[1:, 1:] = rows[:, 1:].reshape(height, width, bpp)
-    del raw, rows
-    _unfilter(buf, filters)
-    pixels = np.ascontiguousarray(buf[1:, 1:]).view(">u2").reshape(height, width, channels)
-    pixels = pixels.astype(np.uint16)
-    del buf
+    passes = _png_passes(width, height, interlace)
+    raw = _inflate(idat, sum(h * (w * bpp + 1) for *_, w, h in passes))
+    if interlace == 0:
+        rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, width * bpp + 1)
+        del raw
+        pixels = _unfilter_pass(rows, width, bpp).view(">u2").reshape(height, width, channels)
+        pixels = pixels.astype(np.uint16)
+    else:
+        # Each pass is a small image of its own, filtered on its own (PNG spec, 8.2).
+        pixels = np.empty((height, width, channels), dtype=np.uint16)
+        offset = 0
+        for x0, y0, dx, dy, pass_width, pass_height in passes:
+            size = pass_height * (pass_width * bpp + 1)
+            rows = np.frombuffer(raw, dtype=np.uint8, count=size, offset=offset)
+            offset += size
+            part = _unfilter_pass(rows.reshape(pass_height, -1), pass_width, bpp)
+            pixels[y0::dy, x0::dx] = part.view(">u2").reshape(pass_height, pass_width, channels)
+        del raw
     expected_trns = {0: 2, 2: 6}.get(colour_type)
     if trns is not None and expected_trns == len(trns):
         key = np.frombuffer(trns, dtype=">u2").astype(np.uint16)
@@ -984,6 +1038,79 @@ def _encode_tiff16(fh: BinaryIO, pixels: np.ndarray, *, icc_profile: bytes | Non
     fh.seek(0, os.SEEK_END)
 
 
+_SILENT = logging.NullHandler()
+
+
+def _read_tiff16_with_tifffile(
+    fh: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[_Decoded | None, str | None]:
+    """16-bit TIFF layouts the reader above leaves out (LZW, tiles, separate planes, BigTIFF...).
+
+    tifffile (with imagecodecs for LZW and the other codecs) decodes every layout an editor
+    writes. Returns ``(pixels, None)``; ``(None, None)`` when the file's first image is not
+    16-bit unsigned gray or RGB (Pillow then reads it as before); ``(None, reason)`` when it is
+    16-bit but cannot be read at 16 bits here, so the caller can say so instead of silently
+    dropping to Pillow's 8 bits.
+    """
+    position = fh.tell()
+    try:
+        import tifffile  # imported on first use: the GUI thread imports this module at start-up
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        return None, "tifffile is not installed"
+    # tifffile logs its complaints about odd files; unconfigured, Python would print them on
+    # stderr, between the command line's one-line messages. The outcome is reported instead.
+    logging.getLogger("tifffile").addHandler(_SILENT)
+    try:
+        fh.seek(0)
+        with tifffile.TiffFile(fh) as tif:
+            page = tif.pages.first
+            spp = int(page.samplesperpixel)
+            extra = tuple(page.extrasamples or ())
+            if int(page.bitspersample) != 16:
+                return None, None
+            if int(page.sampleformat) != 1 or int(page.photometric) not in (1, 2):
+                return None, "signed, float or non-RGB samples"
+            if any(e == 1 for e in extra):
+                return None, "premultiplied alpha"
+            if spp not in ((1, 2) if int(page.photometric) == 1 else (3, 4)):
+                return None, "unusual sample layout"
+            _check_pixel_limit((int(page.imagewidth), int(page.imagelength)), max_pixels)
+            separate, depth, height, width, contig = page.shaped
+            if depth != 1 or separate * contig != spp:
+                return None, "unusual sample layout"
+            orientation_tag = page.tags.get(274)
+            icc_tag = page.tags.get(34675)
+            try:
+                array = page.asarray(squeeze=False, maxworkers=1)
+            except MemoryError:
+                raise
+            except Exception as exc:
+                # imagecodecs has every codec Pillow's libtiff has: a failure here is bad data.
+                raise _corrupt() from exc
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError("not enough memory to decode the image") from None
+    except Exception:
+        return None, None  # not a TIFF tifffile can parse: Pillow has the last word
+    finally:
+        fh.seek(position)
+    pixels = np.moveaxis(array[:, 0], 0, -1).reshape(height, width, spp).astype(np.uint16, copy=False)
+    if spp in (2, 4) and extra[:1] != (2,):
+        pixels = pixels[..., :-1]  # an unspecified extra sample, not alpha (as Pillow does)
+    orientation = orientation_tag.value if orientation_tag is not None else 1
+    icc = icc_tag.value if icc_tag is not None else None
+    return (
+        _Decoded(
+            pixels=np.ascontiguousarray(pixels),
+            icc_profile=bytes(icc) if isinstance(icc, bytes | bytearray) and icc else None,
+            exif=None,
+            orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1,
+        ),
+        None,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Writing
 
@@ -996,6 +1123,7 @@ def write_image(
     quality: int = 95,
     overwrite: bool = False,
     numbered: bool = False,
+    optimize: bool = True,
 ) -> Path:
     """Encode ``data`` and atomically put it at ``path``; return the path written.
 
@@ -1015,27 +1143,51 @@ def write_image(
       (to JPEG only when it fits the 64 KB APP1 segment). TIFF output carries no EXIF.
     * The ICC profile is written unless its colour space (gray or RGB) does not match the pixels
       written, e.g. a gray profile when gray data goes to WebP as colour.
+    * ``optimize`` (JPEG only) builds optimal Huffman tables: a few percent smaller files, but
+      libjpeg then holds every DCT coefficient of the image (see the engine's memory plan).
     """
     path = Path(path)
     pillow_format = output_format_for(path, fmt)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ImageError(f"quality must be between 1 and 100, not {quality!r}")
-    limit = {"JPEG": _JPEG_MAX_SIDE, "WEBP": _WEBP_MAX_SIDE}.get(pillow_format)
-    if limit is not None and max(data.width, data.height) > limit:
-        raise ImageError(
-            f"image is {data.width}×{data.height}, too large for {pillow_format} "
-            f"(at most {limit} pixels per side); save as PNG or TIFF"
-        )
+    check_output_size(data.width, data.height, pillow_format, data.bit_depth, data.alpha is not None)
     return _atomic_write(
         path,
-        lambda fh: _encode(fh, data, pillow_format, quality),
+        lambda fh: _encode(fh, data, pillow_format, quality, optimize),
         pillow_format,
         overwrite=overwrite,
         numbered=numbered,
     )
 
 
-def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> None:
+def check_output_size(
+    width: int, height: int, pillow_format: str, bit_depth: int = 8, alpha: bool = False
+) -> None:
+    """Refuse an output size the format cannot hold, with the reason in one line.
+
+    The engine calls this with the size a job *will* have, before any upscaling, so an
+    impossible combination fails in milliseconds instead of after minutes of work. TIFF
+    without BigTIFF addresses at most 4 GiB; the bound used is the uncompressed size, since
+    how well the pixels will compress is unknown until they exist.
+    """
+    limit = {"JPEG": _JPEG_MAX_SIDE, "WEBP": _WEBP_MAX_SIDE, "PNG": _PNG_MAX_SIDE}.get(pillow_format)
+    if limit is not None and max(width, height) > limit:
+        other = "PNG or TIFF" if pillow_format != "PNG" else "TIFF"
+        raise ImageError(
+            f"image is {width}×{height}, too large for {pillow_format} "
+            f"(at most {limit} pixels per side); save as {other}"
+        )
+    if pillow_format == "TIFF":
+        samples = 3 + int(alpha)
+        raw = width * height * samples * bit_depth // 8
+        if raw > _TIFF_MAX_BYTES:
+            raise ImageError(
+                f"image is {width}×{height}, too large for TIFF ({raw / 2**30:.1f} GiB of pixels, "
+                "a TIFF file holds at most 4 GiB); save as PNG"
+            )
+
+
+def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int, optimize: bool = True) -> None:
     exif = _normalise_exif(data.exif)[0] if data.exif else None
     # WebP has no grayscale, so gray data is written there as colour.
     grayscale = data.grayscale and pillow_format != "WEBP"
@@ -1061,7 +1213,7 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> 
             params["subsampling"] = 0  # 4:4:4; chroma subsampling would blur the upscaled detail
         if exif and len(exif) <= _JPEG_MAX_EXIF:
             params["exif"] = exif
-        fh.write(_jpeg_bytes(image, params))
+        fh.write(_jpeg_bytes(image, params, optimize))
         return
     elif pillow_format == "WEBP":
         params["quality"] = quality
@@ -1105,7 +1257,7 @@ class _PythonWrites:
         raise io.UnsupportedOperation("fileno")
 
 
-def _jpeg_bytes(image: Image.Image, params: dict[str, object]) -> bytes:
+def _jpeg_bytes(image: Image.Image, params: dict[str, object], optimize: bool = True) -> bytes:
     """The JPEG file for ``image``, with optimised Huffman tables wherever Pillow can make them.
 
     Optimised tables (3–20 % smaller files) need the whole compressed image in one buffer,
@@ -1113,12 +1265,13 @@ def _jpeg_bytes(image: Image.Image, params: dict[str, object]) -> bytes:
     detailed images at high quality exceed it, and libjpeg then fails ("Suspension not
     allowed here" on stderr, "broken data stream"). So the standard-table file is made first,
     in memory (it has no such limit), and the optimised one only when that plain file is
-    safely inside the guess (optimising never makes the scan larger).
+    safely inside the guess (optimising never makes the scan larger) and the memory plan left
+    room for it (``optimize``).
     """
     plain = io.BytesIO()
     image.save(plain, format="JPEG", **params)
     width, height = image.size
-    if plain.tell() + _JPEG_TABLES_MARGIN > max(width * height, ImageFile.MAXBLOCK):
+    if not optimize or plain.tell() + _JPEG_TABLES_MARGIN > max(width * height, ImageFile.MAXBLOCK):
         return plain.getvalue()
     optimised = io.BytesIO()
     image.save(optimised, format="JPEG", optimize=True, **params)

@@ -21,11 +21,13 @@ import torch
 from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
 from fmen_gui.atomicfiles import numbered_names
-from fmen_gui.engine import devices
+from fmen_gui.engine import devices, memory
 from fmen_gui.engine.images import (
     OUTPUT_FORMATS,
     ImageData,
     check_name_template,
+    check_output_size,
+    output_format_for,
     read_image,
     resize_alpha,
     write_image,
@@ -41,6 +43,12 @@ MIN_TILE = 32
 TILE_HEADROOM = 0.5
 CPU_WHOLE_BUDGET = 192 * 2**20  # bytes of activations for a single whole-image pass
 CPU_TILE_BUDGET = 160 * 2**20  # bytes of activations per tile when the CPU picks the tile itself
+# Convolution library scratch, kernel caches and the interpreter's own growth during a job: the
+# part of a job's peak the per-pixel estimates below do not see.
+JOB_OVERHEAD = 96 * 2**20
+# resize_alpha per output pixel: Pillow's resized plane and the array copy for 8-bit alpha; for
+# 16-bit alpha the float32 plane, its rounded and clipped copies and the uint16 result.
+ALPHA_BYTES = {8: 2, 16: 14}
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,24 @@ class JobResult:
     out_size: tuple[int, int]
     seconds: float
     label: str
+    notes: tuple[str, ...] = ()  # one-line remarks for the user (tiles shrunk, 16-bit read as 8...)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """How a job will run so that it fits the memory there is, decided before it starts.
+
+    ``tile`` is what to pass to the network (0 = whole image); ``optimize`` is JPEG's
+    two-pass Huffman optimisation, dropped when only that does not fit. ``needed`` and
+    ``available`` are the estimate and the measurement in bytes (``available`` is None where
+    the system does not say, and then nothing is refused).
+    """
+
+    tile: int
+    optimize: bool
+    needed: int
+    available: int | None
+    notes: tuple[str, ...] = ()
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -149,6 +175,24 @@ class Upscaler:
         # tile keeps the whole job within it.
         side = math.isqrt(int(pixels * TILE_HEADROOM)) - 2 * self.overlap
         return max(MIN_TILE, side // 16 * 16)
+
+    def host_bytes(self, height: int, width: int, tile: int) -> int:
+        """Main-memory bytes one pass of a ``tile`` grid takes (``tile <= 0``: the whole image).
+
+        The activations (:meth:`bytes_per_pixel` over a tile's box, context included, on the
+        CPU; in the GPU's own memory otherwise), the tile's float input and the copies
+        :meth:`_store` makes of its ``3·s²`` output channels on the way into the result.
+        """
+        if tile <= 0 or (tile >= height and tile >= width):
+            box = core = height * width
+        else:
+            side = tile + 2 * self.overlap + 1  # +1: boxes start at even coordinates
+            box = min(side, height) * min(side, width)
+            core = min(tile, height) * min(tile, width)
+        inputs = box * 3 * 4 * 2
+        store = core * 3 * self.scale**2 * 4 * 3
+        network = box * self.bytes_per_pixel() if self.device.type == "cpu" else 0
+        return network + inputs + store
 
     # -- running ------------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -382,6 +426,92 @@ class Engine:
     def needs_reload(self, settings: EngineSettings) -> bool:
         return replace(settings, tile=self.settings.tile, ensemble=self.settings.ensemble) != self.settings
 
+    def plan(
+        self,
+        data: ImageData,
+        *,
+        pillow_format: str | None = None,
+        tile: int | str | None = None,
+        available: int | None = None,
+    ) -> JobPlan:
+        """Check that a job can succeed and fit it into the memory there is, before it starts.
+
+        The output format's size limits are checked first (``pillow_format``; None skips them
+        and the encoder's share, for callers that encode elsewhere). Then the job's peak is
+        estimated as the sum of everything it allocates beyond the decoded input: the result
+        array, the upscaled alpha, the network's working set for one tile and what the encoder
+        takes (:func:`memory.encode_bytes`, measured). The sum is a little pessimistic, since
+        not all of it is alive at once, but a job that does not fit is killed outright under a
+        cgroup limit or overcommit, with no chance to recover. What does not fit is adapted in
+        the order that costs least: smaller tiles (the policy of the out-of-memory recovery:
+        the result is identical), then JPEG without optimize (a few percent larger file); if
+        the smallest tile still does not fit, the job fails here with one line.
+        ``available`` overrides the measurement (:func:`memory.available_bytes`).
+        """
+        up = self.upscaler
+        s = self.scale
+        h, w = data.height, data.width
+        out_w, out_h = w * s, h * s
+        alpha = data.alpha is not None
+        if pillow_format is not None:
+            check_output_size(out_w, out_h, pillow_format, data.bit_depth, alpha)
+        requested = self.settings.tile if tile is None else tile
+        size = up.auto_tile(h, w) if requested == "auto" else int(requested)
+        if size < 0:
+            raise EngineError("tile size must be 0 (whole image), a positive number or auto")
+        if 0 < size < MIN_TILE:
+            size = MIN_TILE
+        sizes = [size]
+        current = size if size > 0 else max(h, w)
+        while current > MIN_TILE:  # the halving of upscale_rgb's out-of-memory recovery
+            current = max(MIN_TILE, current // 2)
+            sizes.append(current)
+        pixels = out_w * out_h
+        fixed = pixels * 3 * data.rgb.itemsize + JOB_OVERHEAD
+        if self.settings.ensemble:  # the float32 sum and one float32 pass (Upscaler._ensemble)
+            fixed += 2 * pixels * 3 * 4
+        if alpha:
+            fixed += pixels * ALPHA_BYTES[data.bit_depth]
+        free = memory.available_bytes() if available is None else available
+        jpeg = pillow_format == "JPEG"
+
+        def need(t: int, optimize: bool) -> int:
+            encode = 0
+            if pillow_format is not None:
+                encode = memory.encode_bytes(
+                    pillow_format,
+                    pixels,
+                    bit_depth=data.bit_depth,
+                    alpha=alpha,
+                    grayscale=data.grayscale,
+                    optimize=optimize,
+                )
+            return fixed + up.host_bytes(h, w, t) + encode
+
+        if free is None:
+            return JobPlan(size, True, need(size, True), None)
+        for optimize in (True, False) if jpeg else (True,):
+            for t in sizes:
+                needed = need(t, optimize)
+                if needed > free:
+                    continue
+                notes: list[str] = []
+                if t != size:
+                    was = "the whole image" if size == 0 else f"{size}-pixel tiles"
+                    notes.append(
+                        f"{was} would not fit in the {memory.gib(free)} available: using {t}-pixel tiles"
+                    )
+                if jpeg and not optimize:
+                    notes.append(
+                        f"JPEG written without optimize: it needs more than the {memory.gib(free)} available"
+                    )
+                return JobPlan(t, optimize, needed, free, tuple(notes))
+        needed = need(MIN_TILE, False)
+        raise EngineError(
+            f"not enough memory for the {out_w}×{out_h} result: it needs about {memory.gib(needed)}, "
+            f"{memory.gib(free)} available"
+        )
+
     def upscale_data(
         self,
         data: ImageData,
@@ -391,11 +521,18 @@ class Engine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         on_tile: TileFn | None = None,
+        plan: JobPlan | None = None,
     ) -> ImageData:
-        """Upscale colour with the network and alpha with a smooth filter (see README)."""
+        """Upscale colour with the network and alpha with a smooth filter (see README).
+
+        Without a ``plan`` the job is planned here for the upscaling alone (see :meth:`plan`);
+        the plan's notes are added to the result's.
+        """
+        if plan is None:
+            plan = self.plan(data, tile=tile)
         rgb = self.upscaler.upscale_rgb(
             data.rgb,
-            tile=self.settings.tile if tile is None else tile,
+            tile=plan.tile,
             grayscale=data.grayscale,
             ensemble=self.settings.ensemble if ensemble is None else ensemble,
             progress=progress,
@@ -406,7 +543,7 @@ class Engine:
             alpha = None if data.alpha is None else resize_alpha(data.alpha, self.scale)
         except MemoryError:
             raise EngineError("not enough memory to upscale the alpha channel") from None
-        return replace(data, rgb=rgb, alpha=alpha)
+        return replace(data, rgb=rgb, alpha=alpha, notes=data.notes + plan.notes)
 
     def upscale_file(
         self,
@@ -433,12 +570,19 @@ class Engine:
         if dst.exists() and not overwrite:
             raise ImageError(f"output already exists: {dst} (use --overwrite to replace it)")
         start = time.perf_counter()
+        pillow_format = output_format_for(dst, fmt)
         data = read_image(src)
-        result = self.upscale_data(data, tile=tile, progress=progress, cancel=cancel, on_tile=on_tile)
+        plan = self.plan(data, pillow_format=pillow_format, tile=tile)  # before any network work
+        result = self.upscale_data(
+            data, tile=tile, progress=progress, cancel=cancel, on_tile=on_tile, plan=plan
+        )
+        in_size = data.size
+        del data  # the input is not needed while encoding
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        write_image(dst, result, fmt=fmt, quality=quality, overwrite=overwrite)
-        return JobResult(src, dst, data.size, result.size, time.perf_counter() - start, self.label)
+        write_image(dst, result, fmt=fmt, quality=quality, overwrite=overwrite, optimize=plan.optimize)
+        seconds = time.perf_counter() - start
+        return JobResult(src, dst, in_size, result.size, seconds, self.label, result.notes)
 
 
 def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:

@@ -53,6 +53,10 @@ _GLOBAL_RX = re.compile(r"\bglobal\b", re.IGNORECASE)
 warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
 
 _ZIP_MAGIC = b"PK\x03\x04"
+MAX_ZIP_MEMBERS = 10_000
+"""A checkpoint archive holds a few files plus one per tensor storage (a few hundred at most)."""
+MAX_COMPRESSION_RATIO = 1000
+"""torch.save stores members uncompressed; a member packed tighter than this is a zip bomb."""
 _PICKLE_PROTO = 0x80
 
 
@@ -89,18 +93,65 @@ def _check_file(path: Path, max_bytes: int) -> int:
 
 
 def _sniff(path: Path) -> str:
-    """Guess the container from the first bytes: ``"torch"``, ``"safetensors"`` or ``"unknown"``.
+    """Guess the container from the first bytes: ``"zip"`` (torch's archive format), ``"torch"``
+    (a legacy pickle), ``"safetensors"`` or ``"unknown"``.
 
     The extension is only a hint (a renamed ``.safetensors`` saved as ``.pt`` is common), and
     sniffing lets an unrecognised file get a clear message instead of an unpickler error.
     """
     with open(path, "rb") as fh:
         head = fh.read(16)
-    if head.startswith(_ZIP_MAGIC) or (head and head[0] == _PICKLE_PROTO):
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if head and head[0] == _PICKLE_PROTO:
         return "torch"
     if len(head) > 8 and head[8:9] == b"{":
         return "safetensors"
     return "unknown"
+
+
+def _check_zip(path: Path, max_bytes: int) -> int:
+    """Bound a ``.pt`` archive by what it unpacks to, before torch reads any of it.
+
+    The size check on the file itself says nothing about a zip: a few kilobytes of deflated
+    zeros can claim gigabytes. The central directory's uncompressed sizes are what torch's
+    reader allocates (it extracts into buffers of exactly that size), so bounding their sum
+    bounds the memory it can take. Returns that sum.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        raise WeightsError("truncated or corrupt archive: the checkpoint cannot be unpacked") from None
+    except OSError as exc:
+        raise WeightsError(f"cannot read the file: {exc.strerror or _first_line(exc)}") from None
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise WeightsError(f"refused: the archive holds {len(members)} files (at most {MAX_ZIP_MEMBERS})")
+    total = sum(member.file_size for member in members)
+    if total > max_bytes:
+        raise WeightsError(
+            f"refused: the archive unpacks to {_size_text(total)} (the limit is {_size_text(max_bytes)})"
+        )
+    for member in members:
+        if member.file_size > (1 << 16) and member.file_size > MAX_COMPRESSION_RATIO * member.compress_size:
+            raise WeightsError(
+                f"refused: {member.filename!r} is compressed more than {MAX_COMPRESSION_RATIO}:1 "
+                f"({_size_text(member.compress_size)} → {_size_text(member.file_size)})"
+            )
+    return total
+
+
+def _check_tensor_bytes(state: Mapping[str, Tensor], file_size: int) -> None:
+    """Refuse tensors that claim more data than the file holds (unpacked, for an archive).
+
+    Each real tensor's values are stored in the file; views sharing one storage could claim
+    more, and the network built from their shapes would allocate every claimed element.
+    """
+    claimed = sum(t.nelement() * t.element_size() for t in state.values())
+    if claimed > file_size:
+        raise WeightsError(
+            f"refused: the tensors claim {_size_text(claimed)} but the file holds only {_size_text(file_size)}"
+        )
 
 
 def _load_torch(path: Path) -> Any:
@@ -177,15 +228,19 @@ def read_state_dict(path: Path, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> dict[s
     a safe, readable dict of tensors. ``module.`` prefixes are left for the architecture code.
     """
     path = Path(path)
-    _check_file(path, max_bytes)
+    size = _check_file(path, max_bytes)
     try:
         kind = _sniff(path)
     except OSError as exc:
         raise WeightsError(f"cannot read the file: {exc.strerror or _first_line(exc)}") from None
     if kind == "unknown":
         raise WeightsError("unrecognised contents: not a PyTorch checkpoint or safetensors file")
+    if kind == "zip":
+        size = _check_zip(path, max_bytes)
     obj = _load_safetensors(path) if kind == "safetensors" else _load_torch(path)
-    return unwrap_state_dict(obj)
+    state = unwrap_state_dict(obj)
+    _check_tensor_bytes(state, size)
+    return state
 
 
 def load_weights(path: Path, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> tuple[FMEN, ModelDescriptor]:
