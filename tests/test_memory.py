@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from fmen_gui.cli import run
@@ -373,4 +372,3 @@ def test_job_too_large_for_the_cgroup_fails_with_one_line_instead_of_being_kille
     assert lines[0].startswith(f"error: {src}: not enough memory for the 12000×12000 result: it needs about ")
     assert lines[0].endswith(" GiB available")
     assert not dst.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
-    assert torch is not None
