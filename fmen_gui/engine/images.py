@@ -38,10 +38,13 @@ from PIL import Image, UnidentifiedImageError, features
 from fmen_gui.errors import ImageError
 
 __all__ = [
+    "DEFAULT_BACKGROUND",
     "DEFAULT_MAX_PIXELS",
     "OUTPUT_FORMATS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
+    "fills_transparency",
+    "flatten_alpha",
     "is_supported",
     "make_preview_rgb8",
     "output_format_for",
@@ -55,6 +58,13 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 )
 OUTPUT_FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
 DEFAULT_MAX_PIXELS: int = 200_000_000
+# What transparent areas become in a format without alpha (JPEG). White, like paper and like most
+# viewers' page background; never the colour that happened to be stored under alpha = 0, which is
+# often the hidden remainder of an edit (a face, an address) and would leak on saving.
+DEFAULT_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
+# Output formats (Pillow names) that store an alpha channel; the others get it composited away.
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+_FLATTEN_ROWS = 256  # rows composited per step, so flattening needs no full-size temporaries
 
 # Spellings accepted for ``fmt`` and extensions; OUTPUT_FORMATS lists one name per format for menus.
 _FORMAT_ALIASES: dict[str, str] = {**OUTPUT_FORMATS, "jpeg": "JPEG", "tif": "TIFF"}
@@ -149,6 +159,38 @@ def output_format_for(path: Path, fmt: str | None) -> str:
         shown = f"'.{suffix}'" if suffix else "(none)"
         raise ImageError(f"cannot tell the output format from the extension {shown}")
     return _FORMAT_ALIASES[suffix]
+
+
+def fills_transparency(data: ImageData, path: Path, fmt: str | None = None) -> bool:
+    """Whether writing ``data`` to ``path`` (as ``fmt``) fills see-through pixels with a background.
+
+    True for partly transparent images going to a format without alpha (JPEG). Callers use it to
+    tell the user, so that the filled background is never a surprise.
+    """
+    if data.alpha is None or output_format_for(path, fmt) in _ALPHA_FORMATS:
+        return False
+    opaque = 65535 if data.alpha.dtype == np.uint16 else 255
+    return bool(data.alpha.min() < opaque)
+
+
+def flatten_alpha(
+    rgb: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int] = DEFAULT_BACKGROUND
+) -> np.ndarray:
+    """Composite straight-alpha ``rgb`` over an opaque ``background``; returns new 8-bit pixels.
+
+    ``out = (rgb * a + background * (255 - a)) / 255``, rounded, computed in blocks of rows. The
+    colour stored under fully transparent pixels therefore never reaches the output: it is hidden
+    content, not picture.
+    """
+    rgb8, alpha8 = _to_8bit(rgb), _to_8bit(alpha)
+    bg = np.asarray([min(255, max(0, int(c))) for c in background], dtype=np.uint16)
+    out = np.empty(rgb8.shape, dtype=np.uint8)
+    for r0 in range(0, rgb8.shape[0], _FLATTEN_ROWS):
+        r1 = r0 + _FLATTEN_ROWS
+        a = alpha8[r0:r1, :, None].astype(np.uint16)
+        mixed = rgb8[r0:r1].astype(np.uint16) * a + bg * (255 - a) + 127  # at most 65152
+        out[r0:r1] = (mixed // 255).astype(np.uint8)
+    return out
 
 
 def make_preview_rgb8(data: ImageData) -> np.ndarray:
@@ -979,15 +1021,24 @@ def _encode_tiff16(fh: BinaryIO, pixels: np.ndarray, *, icc_profile: bytes | Non
 # Writing
 
 
-def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality: int = 95) -> None:
+def write_image(
+    path: Path,
+    data: ImageData,
+    *,
+    fmt: str | None = None,
+    quality: int = 95,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+) -> None:
     """Encode ``data`` and atomically put it at ``path``, replacing any existing file.
 
     Whether replacing is allowed is the caller's decision; this function only guarantees that
     ``path`` ends up holding either its old content or the complete new image, never a
     fragment, and that no temporary file survives. Format notes:
 
-    * JPEG has no alpha channel: alpha is dropped (not composited), so transparent areas show
-      whatever colour the upscaled pixels have underneath. JPEG and WebP are always 8-bit.
+    * JPEG has no alpha channel: the image is composited over ``background`` (white by default,
+      :func:`flatten_alpha`), so whatever colour lay hidden under transparent pixels is not
+      revealed. :func:`fills_transparency` says in advance when that happens. JPEG and WebP are
+      always 8-bit.
     * 16-bit data stays 16-bit in PNG and TIFF. Pillow cannot write 16-bit colour, so those
       files come from this module's own encoders (ICC kept; EXIF kept in PNG).
     * Grayscale sources are written as grayscale (WebP, which has none, gets three equal channels).
@@ -1006,10 +1057,16 @@ def write_image(path: Path, data: ImageData, *, fmt: str | None = None, quality:
             f"image is {data.width}×{data.height}, too large for {pillow_format} "
             f"(at most {limit} pixels per side); save as PNG or TIFF"
         )
-    _atomic_write(path, lambda fh: _encode(fh, data, pillow_format, quality), pillow_format)
+    _atomic_write(path, lambda fh: _encode(fh, data, pillow_format, quality, background), pillow_format)
 
 
-def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> None:
+def _encode(
+    fh: BinaryIO,
+    data: ImageData,
+    pillow_format: str,
+    quality: int,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+) -> None:
     exif = _normalise_exif(data.exif)[0] if data.exif else None
     # WebP has no grayscale, so gray data is written there as colour.
     grayscale = data.grayscale and pillow_format != "WEBP"
@@ -1021,9 +1078,13 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int) -> 
         else:
             _encode_tiff16(fh, planes, icc_profile=icc)
         return
-    keep_alpha = pillow_format != "JPEG"
-    alpha = _to_8bit(data.alpha) if keep_alpha and data.alpha is not None else None
-    planes = _output_planes(_to_8bit(data.rgb), alpha, grayscale)
+    rgb, alpha = _to_8bit(data.rgb), None
+    if data.alpha is not None:
+        if pillow_format in _ALPHA_FORMATS:
+            alpha = _to_8bit(data.alpha)
+        else:
+            rgb = flatten_alpha(data.rgb, data.alpha, background)
+    planes = _output_planes(rgb, alpha, grayscale)
     # Pillow infers the mode from the shape: H x W -> L, x2 -> LA, x3 -> RGB, x4 -> RGBA.
     image = Image.fromarray(planes[..., 0] if planes.shape[2] == 1 else planes)
     params: dict[str, object] = {}

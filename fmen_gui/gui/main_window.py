@@ -68,7 +68,7 @@ from fmen_gui.gui.queue import (
     Result,
     format_seconds,
 )
-from fmen_gui.gui.settings import FORMATS, AppSettings, SettingsStore
+from fmen_gui.gui.settings import BACKGROUNDS, FORMATS, AppSettings, SettingsStore, background_rgb
 from fmen_gui.gui.settings_panel import SettingsPanel
 from fmen_gui.gui.theme import apply_theme, icon_colours
 from fmen_gui.gui.worker import WorkerController
@@ -485,6 +485,7 @@ class MainWindow(QMainWindow):
             "output_format",
             "quality",
             "template",
+            "background",
         ):
             setattr(self.settings, name, getattr(p, name))
 
@@ -756,6 +757,7 @@ class MainWindow(QMainWindow):
             fmt=s.output_format,
             quality=s.quality,
             template=s.template,
+            background=background_rgb(s.background),
         )
 
     def cancel(self) -> None:
@@ -839,13 +841,17 @@ class MainWindow(QMainWindow):
         item.results[outcome.label] = Result(
             outcome.label, outcome.dst, preview, outcome.out_size, outcome.seconds
         )
-        item.status, item.message = DONE, f"Saved {outcome.dst}"
+        saved = f"Saved {outcome.dst}"
+        if outcome.filled_with:
+            fill = BACKGROUNDS.get(outcome.filled_with, outcome.filled_with)
+            saved += f" (JPEG has no transparency: transparent areas filled with {fill})"
+        item.status, item.message = DONE, saved
         item.done = item.total = max(item.total, 1)
         self._last_run = f"{outcome.label}: {format_seconds(outcome.seconds)}"
         self.model_label.setText(outcome.label)
         self.device_label.setText(outcome.device_label)
         self._update_status_labels()
-        self.show_message(f"Saved {outcome.dst}")
+        self.show_message(saved)
         self._job_done(item)
 
     def _on_job_failed(self, job_id: int, reason: str) -> None:

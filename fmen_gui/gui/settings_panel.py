@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from fmen_gui.errors import FmenError
 from fmen_gui.gui.settings import (
+    BACKGROUNDS,
     DEFAULT_TEMPLATE,
     FORMATS,
     LOSSY_FORMATS,
@@ -212,6 +213,14 @@ class SettingsPanel(QScrollArea):
         self.quality_spin.setRange(1, 100)
         self.quality_spin.setToolTip("JPEG and WebP quality (PNG and TIFF are lossless)")
         form.addRow("Quality", self.quality_spin)
+        self.background_combo = QComboBox()
+        for key, name in BACKGROUNDS.items():
+            self.background_combo.addItem(name.capitalize(), key)
+        self.background_combo.setToolTip(
+            "JPEG has no transparency: transparent areas are filled with this colour "
+            "(never with the pixels hidden under them)"
+        )
+        form.addRow("Transparent", self.background_combo)
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText(DEFAULT_TEMPLATE)
         self.template_edit.setToolTip("Fields: {stem} (input name), {model}, {scale}")
@@ -224,6 +233,7 @@ class SettingsPanel(QScrollArea):
         self.folder_edit.textChanged.connect(self._on_text_changed)
         self.format_combo.currentIndexChanged.connect(self._on_format_changed)
         self.quality_spin.valueChanged.connect(self._emit_changed)
+        self.background_combo.currentIndexChanged.connect(self._emit_changed)
         self.template_edit.textChanged.connect(self._on_text_changed)
         return box
 
@@ -239,6 +249,7 @@ class SettingsPanel(QScrollArea):
             self.folder_edit.setText(s.output_dir)
             self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
             self.quality_spin.setValue(s.quality)
+            self.background_combo.setCurrentIndex(max(0, self.background_combo.findData(s.background)))
             self.template_edit.setText("" if s.template == DEFAULT_TEMPLATE else s.template)
         finally:
             self._updating = False
@@ -256,6 +267,7 @@ class SettingsPanel(QScrollArea):
         s.output_dir = self.folder_edit.text().strip()
         s.output_format = str(self.format_combo.currentData())
         s.quality = self.quality_spin.value()
+        s.background = str(self.background_combo.currentData())
         s.template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
         return dataclasses.replace(s)
 

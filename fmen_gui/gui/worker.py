@@ -193,9 +193,14 @@ class UpscaleWorker(QObject):
         )
         if cancel.is_set():  # cancelled after the last tile: still write nothing
             raise Cancelled("cancelled")
-        images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality)
+        filled = images.fills_transparency(result, dst, spec.fmt)
+        images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality, background=spec.background)
         seconds = time.perf_counter() - t0
-        preview = array_to_qimage(images.make_preview_rgb8(result))
+        # Show what was saved: a JPEG's transparent areas are filled, so the preview is too.
+        if filled and result.alpha is not None:
+            preview = array_to_qimage(images.flatten_alpha(result.rgb, result.alpha, spec.background))
+        else:
+            preview = array_to_qimage(images.make_preview_rgb8(result))
         outcome = JobOutcome(
             job_id=job_id,
             src=spec.src,
@@ -205,6 +210,7 @@ class UpscaleWorker(QObject):
             seconds=seconds,
             label=str(engine.label),
             device_label=str(engine.device_label),
+            filled_with="#{:02x}{:02x}{:02x}".format(*spec.background) if filled else "",
         )
         self.job_finished.emit(outcome, preview)
 

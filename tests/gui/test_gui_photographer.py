@@ -1,0 +1,83 @@
+"""What a photographer notices in the window (issue 11, section 4), with the real worker.
+
+These tests run the real engine with the weights shipped in ``weights/`` (small inputs, ×2 or
+×4 on the CPU), so what they check is what a user gets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.gui.conftest import ROOT
+from tests.test_transparency import assert_no_hidden_red, hidden_red_png
+
+SHIPPED = ROOT / "weights"
+
+
+@pytest.fixture
+def shipped_weights(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Let the registry see the trained weights that ship with the app (all models, all scales)."""
+    if not (SHIPPED / "manifest.json").exists():
+        pytest.skip(f"needs the shipped weights in {SHIPPED}")
+    monkeypatch.setenv("FMEN_WEIGHTS_DIR", str(SHIPPED))
+    return SHIPPED
+
+
+def choose(window, *, model: str | None = None, scale: int | None = None, fmt: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Pick settings through the panel's own widgets, as a user would."""
+    panel = window.panel
+    if model is not None:
+        panel.model_combo.setCurrentIndex(panel.model_combo.findData(model))
+    if scale is not None:
+        panel.scale_buttons[scale].click()
+    if fmt is not None:
+        panel.format_combo.setCurrentIndex(panel.format_combo.findData(fmt))
+
+
+def run_all(qtbot, window, timeout: int = 120000) -> None:  # type: ignore[no-untyped-def]
+    with qtbot.waitSignal(window.idle, timeout=timeout):
+        window.start()
+
+
+# ------------------------------------------------------------------ 1. RGBA saved as JPEG
+def test_rgba_to_jpeg_fills_transparency_with_white_and_says_so(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    src = hidden_red_png(tmp_path / "in" / "cutout.png")
+    window = make_window()
+    choose(window, model="fmen-s", scale=2, fmt="jpg")
+    assert window.panel.background_combo.currentData() == "#ffffff"  # white by default
+    window.add_paths([src])
+    wait_loaded(window, 1)
+    run_all(qtbot, window)
+    item = window.model.items()[0]
+    assert item.status == "done", item.message
+    dst = item.latest_result().path
+    assert dst.suffix == ".jpg"
+    assert_no_hidden_red(dst, 2)
+    message = window.statusBar().currentMessage()
+    assert "transparent areas filled with white" in message, message
+    # The shown result is what was saved: no transparency left in it.
+    assert not item.latest_result().image.hasAlphaChannel()
+
+
+def test_background_colour_is_a_setting(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, store
+) -> None:  # type: ignore[no-untyped-def]
+    src = hidden_red_png(tmp_path / "in" / "cutout.png")
+    window = make_window()
+    choose(window, model="fmen-s", scale=2, fmt="jpg")
+    combo = window.panel.background_combo
+    combo.setCurrentIndex(combo.findData("#000000"))
+    window.add_paths([src])
+    wait_loaded(window, 1)
+    run_all(qtbot, window)
+    pixels = np.asarray(Image.open(window.model.items()[0].latest_result().path)).astype(int)
+    assert pixels[:, :20].max() < 12, "transparent areas are not black"
+    assert "filled with black" in window.statusBar().currentMessage()
+    window.save_settings()
+    assert store.load().background == "#000000"
