@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILTER_EXTS = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
 STATUS_MESSAGE_MS = 8000
+RUNNING_SIDE = "\x00running"  # side-picker data of the running job (never a result label)
 
 
 class DropOverlay(QWidget):
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
         self._downloading = False
         self._closing = False
         self._last_run = ""
+        self._engine_labels: dict[str, str] = {}  # weights file -> label the engine reported
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)
@@ -645,17 +647,38 @@ class MainWindow(QMainWindow):
         info = item.size_text()
         self.image_info.setText(f"{item.name}  ·  {info}" if info else item.name)
 
+    def _is_running(self, item: QueueItem) -> bool:
+        return self._running is not None and self._running[1] == item.key
+
     def _fill_side_pickers(self, item: QueueItem | None) -> None:
-        labels = [ORIGINAL, *(item.results.keys() if item else [])]
-        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, labels[-1])):
+        """List the original, every finished result and, while it runs, the item's own job.
+
+        Entries carry their result label as item data; the running job's entry carries
+        ``RUNNING_SIDE`` and is shown on the right, so the pane and the dropdown name the model
+        and scale of the job that is running, not of an earlier result of the same image.
+        """
+        entries = [(ORIGINAL, ORIGINAL), *((label, label) for label in (item.results if item else {}))]
+        if item is not None and self._is_running(item):
+            entries.append((f"{item.job_label} (running…)", RUNNING_SIDE))
+        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, entries[-1][1])):
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(labels)
-            combo.setCurrentIndex(labels.index(default))
+            for text, data in entries:
+                combo.addItem(text, data)
+            combo.setCurrentIndex(max(0, combo.findData(default)))
             combo.setEnabled(item is not None)
             combo.blockSignals(False)
 
+    @staticmethod
+    def _side_of(combo: QComboBox) -> str:
+        """The label (or ``RUNNING_SIDE``) chosen in a side picker."""
+        data = combo.currentData()
+        return str(data) if data else ORIGINAL
+
     def _source_for(self, item: QueueItem, label: str) -> Source | None:
+        if label == RUNNING_SIDE and item.original is not None:
+            # The running job's tiles are painted over the dimmed original, under its own label.
+            return Source(item.original, item.job_label, is_original=True)
         if label == ORIGINAL or label not in item.results:
             return Source(item.original, ORIGINAL, is_original=True) if item.original is not None else None
         return Source(item.results[label].image, label)
@@ -665,19 +688,16 @@ class MainWindow(QMainWindow):
         if item is None or item.original is None:
             self.view.clear()
             return
-        left = self._source_for(item, self.left_combo.currentText() or ORIGINAL)
-        right_label = self.right_combo.currentText() or ORIGINAL
-        if right_label == ORIGINAL and self._running and self._running[1] == item.key:
-            right = None  # the running job's tiles are painted there
-        else:
-            right = self._source_for(item, right_label)
+        left = self._source_for(item, self._side_of(self.left_combo))
+        right = self._source_for(item, self._side_of(self.right_combo))
         original = Source(item.original, ORIGINAL, is_original=True)
-        if right is None:
-            right = Source(item.original, self._running_label(), is_original=True)
         self.view.set_sources(left, right, original=original, keep_view=keep_view)
         self._update_actions()
 
     def _running_label(self) -> str:
+        """The label of a job started now with the current settings (before the engine says)."""
+        if self.panel.weights_override is not None:
+            return self._engine_labels.get(str(self.panel.weights_override), self.panel.weights_override.name)
         s = self.settings
         return f"{'FMEN-S' if s.model == 'fmen-s' else 'FMEN'} ×{s.scale}"
 
@@ -725,6 +745,7 @@ class MainWindow(QMainWindow):
                 self.idle.emit()
             return
         spec = self.job_spec(item)
+        item.job_label = self._running_label()
         item.status, item.message, item.done, item.total = RUNNING, "", 0, 0
         item.job_id, item.started_at, item.first_tile_at = spec.job_id, time.monotonic(), None
         self._set_expected(item)
@@ -794,10 +815,16 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, label: str, device_label: str) -> None:
         self.model_label.setText(label)
         self.device_label.setText(device_label)
+        if self.panel.weights_override is not None:
+            self._engine_labels[str(self.panel.weights_override)] = label
         if self._running:
             item = self.model.find(self._running[1])
             if item is not None:
                 item.first_tile_at = time.monotonic()  # the ETA is about tiles, not loading
+                if item.job_label != label:  # the engine knows best (e.g. a weights file's scale)
+                    item.job_label = label
+                    if item.key == self._current_key:
+                        self._show_item(item)
         self.show_message(f"{label} ready on {device_label}", 3000)
 
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
@@ -922,7 +949,7 @@ class MainWindow(QMainWindow):
         item = self.current_item()
         if item is None or not item.results:
             return None
-        label = self.right_combo.currentText()
+        label = self._side_of(self.right_combo)
         return item.results.get(label) or item.latest_result()
 
     def save_as(self) -> None:

@@ -95,6 +95,7 @@ class QueueItem:
     started_at: float | None = None
     first_tile_at: float | None = None
     job_id: int | None = None
+    job_label: str = ""  # model and scale of the job running or last started ("FMEN ×4")
     results: dict[str, Result] = field(default_factory=dict)
 
     @property

@@ -81,3 +81,39 @@ def test_background_colour_is_a_setting(
     assert "filled with black" in window.statusBar().currentMessage()
     window.save_settings()
     assert store.load().background == "#000000"
+
+
+# ------------------------------------------------------------------ 2. the running job's label
+def test_running_label_is_the_jobs_own_model_and_scale(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, make_png
+) -> None:  # type: ignore[no-untyped-def]
+    src = make_png(tmp_path / "in" / "photo.png", size=(64, 48))
+    window = make_window()
+    window.panel.tile_spin.setValue(32)  # several tiles: progress arrives while the job runs
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths([src])
+    wait_loaded(window, 1)
+    run_all(qtbot, window)
+    item = window.model.items()[0]
+    assert list(item.results) == ["FMEN-S ×2"]
+
+    # Re-run the same picture with FMEN ×4: while it runs, both the dropdown and the pane must
+    # name FMEN ×4, not the earlier FMEN-S ×2 result.
+    choose(window, model="fmen", scale=4)
+    seen: list[tuple[str, str, bool]] = []
+
+    def look(_job: int, _done: int, _total: int) -> None:
+        _left, right = window.view.sources()
+        seen.append(
+            (window.right_combo.currentText(), right.label if right else "", window.view.has_progress())
+        )
+
+    window.controller.worker.progress.connect(look)
+    with qtbot.waitSignal(window.idle, timeout=120000):
+        window.rerun_items([item.key])
+    window.controller.worker.progress.disconnect(look)
+    assert seen, "no progress was seen while the job ran"
+    assert all(s == ("FMEN ×4 (running…)", "FMEN ×4", True) for s in seen), seen
+    assert list(item.results) == ["FMEN-S ×2", "FMEN ×4"]
+    assert window.right_combo.currentText() == "FMEN ×4"  # the finished result replaces the entry
+    assert window.view.sources()[1].label == "FMEN ×4"
