@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
 from fmen_gui.gui import icons
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
+from fmen_gui.gui.eta import FinishRates, queue_seconds_left
 from fmen_gui.gui.files import collect_images
 from fmen_gui.gui.imaging import ImageLoader, LoadedImage
 from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self._downloading = False
         self._closing = False
         self._last_run = ""
+        self._finish_rates = FinishRates()  # learned seconds per output megapixel of saving
         self._engine_labels: dict[str, str] = {}  # weights file -> label the engine reported
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -520,8 +522,8 @@ class MainWindow(QMainWindow):
         elif not message:
             message = "No images found"
         self.show_message(message)
-        if added and self._current_key is None:
-            self.select(added[0].key)
+        if added:
+            self._select_new(added)
         self._update_actions()
         if self._batch:
             self._dispatch()
@@ -605,6 +607,7 @@ class MainWindow(QMainWindow):
         item.status, item.message = FAILED, reason
         self.model.changed(key)
         self.show_message(f"{item.name}: {reason}")
+        self._update_actions()
         self.item_finished.emit(key)
         if self._batch:
             self._dispatch()
@@ -625,6 +628,15 @@ class MainWindow(QMainWindow):
         row = self.model.row_of(key)
         if row >= 0:
             self.queue_view.setCurrentIndex(self.model.index(row))
+
+    def _select_new(self, added: list[QueueItem]) -> None:
+        """Select what was just added and scroll it into view: the user looks for it there."""
+        first, last = self.model.row_of(added[0].key), self.model.row_of(added[-1].key)
+        self.queue_view.scrollTo(self.model.index(last))
+        self.select(added[0].key)
+        selection = QItemSelection(self.model.index(first), self.model.index(last))
+        self.queue_view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.queue_view.scrollTo(self.model.index(first))
 
     def current_item(self) -> QueueItem | None:
         return self.model.find(self._current_key) if self._current_key is not None else None
@@ -748,7 +760,10 @@ class MainWindow(QMainWindow):
         item.job_label = self._running_label()
         item.status, item.message, item.done, item.total = RUNNING, "", 0, 0
         item.job_id, item.started_at, item.first_tile_at = spec.job_id, time.monotonic(), None
+        item.last_tile_at = None
         self._set_expected(item)
+        item.job_fmt = self._output_format_key(item)
+        item.finish_estimate = self._finish_seconds(item)
         self._running = (spec.job_id, item.key)
         self.model.changed(item.key)
         self.controller.submit(spec)
@@ -832,6 +847,7 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         item.done, item.total = done, total
+        item.last_tile_at = time.monotonic()
         self.model.changed(item.key)
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
@@ -848,6 +864,39 @@ class MainWindow(QMainWindow):
     def _tick_eta(self) -> None:
         if self._running:
             self.model.changed(self._running[1])
+        self._update_queue_title()
+
+    def _output_format_key(self, item: QueueItem) -> str:
+        """The output format an item's job writes ("png"), for the saving-time estimate."""
+        key = self.settings.output_format or item.path.suffix.lower().lstrip(".")
+        return {"jpeg": "jpg", "tif": "tiff"}.get(key, key)
+
+    def _finish_seconds(self, item: QueueItem, fmt: str | None = None) -> float:
+        if item.expected_out is None:
+            return 0.0
+        pixels = item.expected_out[0] * item.expected_out[1]
+        return self._finish_rates.seconds(fmt or self._output_format_key(item), pixels)
+
+    def queue_eta(self, now: float | None = None) -> float | None:
+        """Seconds until the running image and every queued one are saved (None: not known yet)."""
+        item = self.model.find(self._running[1]) if self._running else None
+        if item is None or item.expected_out is None:
+            return None
+        queued = [
+            (i.expected_out[0] * i.expected_out[1], self._finish_seconds(i))
+            for i in self.model.items()
+            if i.status == PENDING and i.expected_out is not None and self._batch
+        ]
+        return queue_seconds_left(
+            time.monotonic() if now is None else now,
+            item.first_tile_at,
+            item.done,
+            item.total,
+            item.expected_out[0] * item.expected_out[1],
+            item.finish_estimate,
+            queued,
+            item.last_tile_at,
+        )
 
     def _job_done(self, item: QueueItem | None) -> None:
         self._running = None
@@ -864,6 +913,11 @@ class MainWindow(QMainWindow):
         item = self._running_item(outcome.job_id)
         if item is None:
             return
+        if item.last_tile_at is not None:  # learn how long saving took, for the next estimates
+            fmt = outcome.dst.suffix.lower().lstrip(".")
+            fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt)
+            pixels = outcome.out_size[0] * outcome.out_size[1]
+            self._finish_rates.learn(fmt, pixels, time.monotonic() - item.last_tile_at)
         item.results.pop(outcome.label, None)  # a re-run replaces, and moves to the end
         item.results[outcome.label] = Result(
             outcome.label, outcome.dst, preview, outcome.out_size, outcome.seconds
@@ -993,10 +1047,24 @@ class MainWindow(QMainWindow):
         self.upscale_action.setEnabled(has_items and not self._batch)
         self.cancel_action.setEnabled(busy or self._batch or self._downloading)
         self.save_action.setEnabled(self.shown_result() is not None)
-        count = self.model.rowCount()
-        done = sum(1 for i in self.model.items() if i.status == DONE)
-        self.queue_title.setText(f"Queue · {done}/{count} done" if count else "Queue")
+        self._update_queue_title()
         self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
+
+    def _update_queue_title(self) -> None:
+        """ "Queue · 2/5 done · 1 failed · about 3 min left": failures are never counted as done."""
+        items = self.model.items()
+        if not items:
+            self.queue_title.setText("Queue")
+            return
+        done = sum(1 for i in items if i.status == DONE)
+        failed = sum(1 for i in items if i.status == FAILED)
+        parts = [f"Queue · {done}/{len(items)} done"]
+        if failed:
+            parts.append(f"{failed} failed")
+        eta = self.queue_eta()
+        if eta is not None:
+            parts.append(f"about {format_seconds(eta)} left")
+        self.queue_title.setText(" · ".join(parts))
 
     def about(self) -> None:
         QMessageBox.about(

@@ -45,6 +45,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.gui.eta import item_seconds_left
+
 PENDING, LOADING, RUNNING, DONE, FAILED, CANCELLED = (
     "pending",
     "loading",
@@ -94,6 +96,9 @@ class QueueItem:
     total: int = 0
     started_at: float | None = None
     first_tile_at: float | None = None
+    last_tile_at: float | None = None
+    finish_estimate: float = 0.0  # seconds expected for encoding and writing after the last tile
+    job_fmt: str = ""  # output format key of the running job ("png"), for the ETA's rates
     job_id: int | None = None
     job_label: str = ""  # model and scale of the job running or last started ("FMEN ×4")
     results: dict[str, Result] = field(default_factory=dict)
@@ -105,13 +110,18 @@ class QueueItem:
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
 
-    def eta_seconds(self) -> float | None:
-        """Time left, extrapolated from the tiles done so far (None until it can be told)."""
-        if self.status != RUNNING or not self.total or self.done <= 0 or self.first_tile_at is None:
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Time left: remaining tiles plus saving (None until it can be told); see ``gui.eta``."""
+        if self.status != RUNNING:
             return None
-        elapsed = time.monotonic() - self.first_tile_at
-        per_tile = elapsed / self.done
-        return max(0.0, per_tile * (self.total - self.done))
+        return item_seconds_left(
+            time.monotonic() if now is None else now,
+            self.first_tile_at,
+            self.done,
+            self.total,
+            self.finish_estimate,
+            self.last_tile_at,
+        )
 
     def size_text(self) -> str:
         if self.in_size is None:

@@ -102,18 +102,85 @@ def test_running_label_is_the_jobs_own_model_and_scale(
     choose(window, model="fmen", scale=4)
     seen: list[tuple[str, str, bool]] = []
 
-    def look(_job: int, _done: int, _total: int) -> None:
-        _left, right = window.view.sources()
-        seen.append(
-            (window.right_combo.currentText(), right.label if right else "", window.view.has_progress())
-        )
+    def look(*_: object) -> None:  # the queue repaints the item after each tile (GUI thread)
+        if item.status == "running" and item.done > 0:
+            _left, right = window.view.sources()
+            label = right.label if right else ""
+            seen.append((window.right_combo.currentText(), label, window.view.has_progress()))
 
-    window.controller.worker.progress.connect(look)
+    window.model.dataChanged.connect(look)
     with qtbot.waitSignal(window.idle, timeout=120000):
         window.rerun_items([item.key])
-    window.controller.worker.progress.disconnect(look)
+    window.model.dataChanged.disconnect(look)
     assert seen, "no progress was seen while the job ran"
     assert all(s == ("FMEN ×4 (running…)", "FMEN ×4", True) for s in seen), seen
     assert list(item.results) == ["FMEN-S ×2", "FMEN ×4"]
     assert window.right_combo.currentText() == "FMEN ×4"  # the finished result replaces the entry
     assert window.view.sources()[1].label == "FMEN ×4"
+
+
+# ------------------------------------------------------------------ 3. counts, selection, ETA
+def test_failed_items_are_not_counted_as_done(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, make_png
+) -> None:  # type: ignore[no-untyped-def]
+    good = make_png(tmp_path / "in" / "good.png", size=(20, 16))
+    broken = tmp_path / "in" / "broken.png"
+    broken.write_bytes(good.read_bytes()[:60])  # a PNG cut short: its reading fails
+    window = make_window()
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths([good, broken])
+    wait_loaded(window, 2)
+    run_all(qtbot, window)
+    statuses = [i.status for i in window.model.items()]
+    assert statuses == ["done", "failed"]
+    assert window.queue_title.text() == "Queue · 1/2 done · 1 failed"
+
+
+def test_new_items_are_selected_and_scrolled_to(
+    qtbot, make_window, wait_loaded, tmp_path: Path, make_png
+) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    first = [make_png(tmp_path / "in" / f"{n:02d}.png", size=(8, 8), seed=n) for n in range(30)]
+    window.add_paths(first)
+    wait_loaded(window, 30)
+    window.select(window.model.items()[0].key)
+    window.queue_view.scrollToTop()
+    late = [make_png(tmp_path / "late" / f"new{n}.png", size=(8, 8), seed=50 + n) for n in range(2)]
+    added = window.add_paths(late)
+    qtbot.waitUntil(lambda: window.current_item() is added[0])
+    selected = {i.key for i in window.queue_view.selected_items()}
+    assert selected == {i.key for i in added}
+    viewport = window.queue_view.viewport().rect()
+    for item in added:
+        rect = window.queue_view.visualRect(window.model.index(window.model.row_of(item.key)))
+        assert viewport.contains(rect), f"{item.name} is not scrolled into view"
+
+
+def test_queue_title_shows_time_left_for_the_whole_batch(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, make_png
+) -> None:  # type: ignore[no-untyped-def]
+    images = [make_png(tmp_path / "in" / f"p{n}.png", size=(64, 64), seed=n) for n in range(2)]
+    window = make_window()
+    window.panel.tile_spin.setValue(32)
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths(images)
+    wait_loaded(window, 2)
+    titles: list[str] = []
+    estimates: list[tuple[float | None, float | None]] = []
+
+    def look(*_: object) -> None:  # the queue repaints the item after each tile (GUI thread)
+        running = next((i for i in window.model.items() if i.status == "running"), None)
+        if running is None or running.done == 0:  # no tile yet: no speed to tell the time from
+            return
+        estimates.append((running.eta_seconds(), window.queue_eta()))
+        window._update_queue_title()  # what the half-second timer does
+        titles.append(window.queue_title.text())
+
+    window.model.dataChanged.connect(look)
+    run_all(qtbot, window)
+    window.model.dataChanged.disconnect(look)
+    # While the first image runs with the second queued, the batch takes longer than the item.
+    first_job = [e for e, t in zip(estimates, titles, strict=True) if "0/2 done" in t]
+    assert first_job and all(q is not None and i is not None and q > i for i, q in first_job)
+    assert any("left" in t for t in titles), titles
+    assert "left" not in window.queue_title.text()  # idle: no estimate shown
