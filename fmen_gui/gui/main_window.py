@@ -11,12 +11,24 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QMimeData,
+    QObject,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QColor,
+    QDesktopServices,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDropEvent,
@@ -292,6 +304,12 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(
             "&Save As…", self.save_as, ["Ctrl+S"], "Save the shown result elsewhere"
         )
+        self.open_folder_action = self._action(
+            "Open Output &Folder", self.open_output_folder, ["Ctrl+Shift+O"], "Show the results' folder"
+        )
+        self.copy_action = self._action(
+            "&Copy Result", self.copy_result, ["Ctrl+Shift+C"], "Copy the shown result to the clipboard"
+        )
         self.import_action = self._action("&Import Weights…", self.import_weights)
         self.download_action = self._action("&Download Official FMEN-S ×4", self.download_official)
         self.clear_action = self._action("Remove &Finished", self.clear_finished)
@@ -334,8 +352,9 @@ class MainWindow(QMainWindow):
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for a in (self.open_action, self.paste_action, self.save_action):
+        for a in (self.open_action, self.paste_action, self.save_action, self.copy_action):
             m.addAction(a)
+        m.addAction(self.open_folder_action)
         m.addSeparator()
         m.addAction(self.import_action)
         m.addAction(self.download_action)
@@ -549,10 +568,12 @@ class MainWindow(QMainWindow):
         if image.isNull():
             self.show_message("The clipboard holds no image")
             return
-        from fmen_gui.weights.registry import user_data_dir
-
-        folder = user_data_dir() / "pasted"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.pasted_folder()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_message(f"Could not create {folder}: {exc.strerror or exc}")
+            return
         path = folder / time.strftime("clipboard-%Y%m%d-%H%M%S.png")
         n = 2
         while path.exists():
@@ -562,6 +583,53 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not store the pasted image in {folder}")
             return
         self.add_paths([path])
+
+    def pasted_folder(self) -> Path:
+        """Where a pasted image (and so, by default, its result) is saved: where users look.
+
+        The output folder when one is set, otherwise ``Pictures/FMEN Upscaler``; never a
+        hidden application folder, where results could not be found again.
+        """
+        if self.settings.output_dir:
+            return Path(self.settings.output_dir).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_pictures_dir()) / "FMEN Upscaler"
+
+    def output_folder(self) -> Path | None:
+        """The folder results go to: of the shown result, the output setting, or the input's."""
+        self._merge_panel()
+        result = self.shown_result()
+        if result is not None:
+            return result.path.parent
+        if self.settings.output_dir:
+            return Path(self.settings.output_dir).expanduser()
+        item = self.current_item()
+        return item.path.parent if item is not None else None
+
+    def open_output_folder(self) -> None:
+        """Show the results' folder in the system's file manager."""
+        folder = self.output_folder()
+        if folder is None or not folder.is_dir():
+            self.show_message("No output folder yet: set one under Output, or upscale an image first")
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"Could not open {folder}")
+
+    def copy_result(self) -> None:
+        """Put the shown result on the clipboard: its pixels (from the saved file) and its file."""
+        result = self.shown_result()
+        if result is None:
+            self.show_message("No result to copy yet")
+            return
+        image = QImage(str(result.path))  # full size, as saved (the window may show less)
+        if image.isNull():
+            image = result.image
+        mime = QMimeData()
+        mime.setImageData(image)
+        mime.setUrls([QUrl.fromLocalFile(str(result.path))])
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.show_message(f"Copied {result.path.name} ({image.width()}×{image.height()})")
 
     def remove_items(self, keys: list[int]) -> None:
         running_key = self._running[1] if self._running else None
@@ -1047,6 +1115,7 @@ class MainWindow(QMainWindow):
         self.upscale_action.setEnabled(has_items and not self._batch)
         self.cancel_action.setEnabled(busy or self._batch or self._downloading)
         self.save_action.setEnabled(self.shown_result() is not None)
+        self.copy_action.setEnabled(self.shown_result() is not None)
         self._update_queue_title()
         self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
 

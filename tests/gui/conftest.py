@@ -40,9 +40,14 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_weights(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's installed weights or writes to their data folder."""
+    """No test sees the developer's installed weights or writes to their data or Pictures folder."""
     monkeypatch.setenv("FMEN_WEIGHTS_DIR", str(tmp_path_factory.mktemp("project_weights")))
     monkeypatch.setenv("FMEN_DATA_DIR", str(tmp_path_factory.mktemp("user_data")))
+    # Pasted images are saved in the user's Pictures folder: never the real one from a test.
+    import platformdirs
+
+    pictures = str(tmp_path_factory.mktemp("Pictures"))
+    monkeypatch.setattr(platformdirs, "user_pictures_dir", lambda: pictures)
 
 
 @pytest.fixture

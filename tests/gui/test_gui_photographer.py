@@ -184,3 +184,64 @@ def test_queue_title_shows_time_left_for_the_whole_batch(
     assert first_job and all(q is not None and i is not None and q > i for i, q in first_job)
     assert any("left" in t for t in titles), titles
     assert "left" not in window.queue_title.text()  # idle: no estimate shown
+
+
+# ------------------------------------------------------------------ 4. paste, open folder, copy
+def test_pasted_image_and_its_result_go_to_pictures(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import platformdirs
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
+
+    pictures = tmp_path / "Pictures"
+    monkeypatch.setattr(platformdirs, "user_pictures_dir", lambda: str(pictures))
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    window = make_window()
+    choose(window, model="fmen-s", scale=2)
+    image = QImage(20, 14, QImage.Format.Format_RGB888)
+    image.fill(0x3366AA)
+    QGuiApplication.clipboard().setImage(image)
+    window.paste_action.trigger()
+    wait_loaded(window, 1)
+    item = window.model.items()[0]
+    assert item.path.parent == pictures / "FMEN Upscaler"
+    run_all(qtbot, window)
+    result = item.latest_result()
+    assert result.path.parent == pictures / "FMEN Upscaler" and result.path.exists()
+
+    # Open Output Folder (Ctrl+Shift+O) shows that folder.
+    assert window.open_folder_action.shortcut().toString() == "Ctrl+Shift+O"
+    window.open_folder_action.trigger()
+    assert [u.toLocalFile() for u in opened] == [str(pictures / "FMEN Upscaler")]
+
+    # Copy Result (Ctrl+Shift+C): the full-size pixels and the file.
+    assert window.copy_action.isEnabled()
+    QGuiApplication.clipboard().clear()
+    window.copy_action.trigger()
+    copied = QGuiApplication.clipboard().image()
+    assert (copied.width(), copied.height()) == (40, 28)
+    saved = np.asarray(Image.open(result.path).convert("RGB"))
+    rgb = copied.convertToFormat(QImage.Format.Format_RGB888)
+    row_bytes = rgb.bytesPerLine()
+    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(28, row_bytes)[:, : 40 * 3].reshape(28, 40, 3)
+    assert np.array_equal(pixels, saved)
+    urls = QGuiApplication.clipboard().mimeData().urls()
+    assert [u.toLocalFile() for u in urls] == [str(result.path)]
+
+
+def test_pasted_image_goes_to_the_output_folder_when_one_is_set(
+    qtbot, make_window, wait_loaded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    out = tmp_path / "results"
+    window = make_window()
+    window.panel.folder_edit.setText(str(out))
+    image = QImage(10, 10, QImage.Format.Format_RGB888)
+    image.fill(0x808080)
+    QGuiApplication.clipboard().setImage(image)
+    window.paste()
+    wait_loaded(window, 1)
+    assert window.model.items()[0].path.parent == out
