@@ -32,7 +32,7 @@ class JobSpec:
     precision: str = "auto"
     tile: int | str = "auto"
     out_dir: Path | None = None  # None: beside the input
-    fmt: str = "png"
+    fmt: str | None = "png"  # None: the input's format (BMP and GIF become PNG)
     quality: int = 95
     template: str = "{stem}_{model}_x{scale}"
     background: tuple[int, int, int] = (255, 255, 255)  # fills transparent areas in JPEG output

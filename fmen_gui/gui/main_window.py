@@ -858,7 +858,7 @@ class MainWindow(QMainWindow):
             precision=s.precision,
             tile="auto" if s.tile == 0 else s.tile,
             out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
-            fmt=s.output_format,
+            fmt=s.output_format or None,  # None: the input's format, decided by the engine
             quality=s.quality,
             template=s.template,
             background=background_rgb(s.background),

@@ -24,6 +24,9 @@ PRECISIONS: dict[str, str] = {"auto": "Auto", "fp32": "FP32", "fp16": "FP16", "b
 # ``fmen_gui.engine.images.OUTPUT_FORMATS`` but stays importable without the engine.
 FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
 LOSSY_FORMATS = frozenset({"jpg", "webp"})
+# The output format setting: "" keeps the input's format (BMP and GIF become PNG), like the CLI.
+SAME_AS_INPUT = ""
+OUTPUT_CHOICES: dict[str, str] = {SAME_AS_INPUT: "Same as input", **FORMATS}
 # What transparent areas become in formats without alpha (JPEG): "#rrggbb" -> name for the UI.
 BACKGROUNDS: dict[str, str] = {"#ffffff": "white", "#000000": "black", "#808080": "grey"}
 DEFAULT_TEMPLATE = "{stem}_{model}_x{scale}"
@@ -41,7 +44,7 @@ class AppSettings:
     precision: str = "auto"
     tile: int = 0  # 0 means "auto"; otherwise low-resolution pixels per tile side
     output_dir: str = ""  # empty means "beside the input"
-    output_format: str = "png"
+    output_format: str = SAME_AS_INPUT  # a key of OUTPUT_CHOICES
     quality: int = 95
     template: str = DEFAULT_TEMPLATE
     background: str = "#ffffff"  # a key of BACKGROUNDS
@@ -66,7 +69,7 @@ class AppSettings:
             scale=self.scale if self.scale in SCALES else d.scale,
             precision=self.precision if self.precision in PRECISIONS else d.precision,
             tile=self.tile if 0 <= self.tile <= 8192 else d.tile,
-            output_format=self.output_format if self.output_format in FORMATS else d.output_format,
+            output_format=self.output_format if self.output_format in OUTPUT_CHOICES else d.output_format,
             quality=min(100, max(1, self.quality)),
             template=self.template.strip() or d.template,
             background=self.background if self.background in BACKGROUNDS else d.background,

@@ -35,10 +35,11 @@ from fmen_gui.errors import FmenError
 from fmen_gui.gui.settings import (
     BACKGROUNDS,
     DEFAULT_TEMPLATE,
-    FORMATS,
     LOSSY_FORMATS,
     MODELS,
+    OUTPUT_CHOICES,
     PRECISIONS,
+    SAME_AS_INPUT,
     SCALES,
     AppSettings,
 )
@@ -206,8 +207,9 @@ class SettingsPanel(QScrollArea):
         h.addWidget(self.folder_button)
         form.addRow("Folder", folder)
         self.format_combo = QComboBox()
-        for key, text in FORMATS.items():
+        for key, text in OUTPUT_CHOICES.items():
             self.format_combo.addItem(text, key)
+        self.format_combo.setToolTip("Same as input: PNG stays PNG, JPEG stays JPEG (BMP and GIF become PNG)")
         form.addRow("Format", self.format_combo)
         self.quality_spin = QSpinBox()
         self.quality_spin.setRange(1, 100)
@@ -327,11 +329,13 @@ class SettingsPanel(QScrollArea):
         self.weights_label.setText(text)
         self.weights_label.setVisible(bool(text))
         fmt = str(self.format_combo.currentData())
-        self.quality_spin.setEnabled(fmt in LOSSY_FORMATS)
+        self.quality_spin.setEnabled(fmt in LOSSY_FORMATS or fmt == SAME_AS_INPUT)
         template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
+        ext = fmt or "jpg"
         try:
-            name = template.format(stem="photo", model=model, scale=scale, ext=fmt)
-            self.name_preview.setText(f"e.g. {name}.{fmt}")
+            name = template.format(stem="photo", model=model, scale=scale, ext=ext)
+            source = " (from photo.jpg)" if fmt == SAME_AS_INPUT else ""
+            self.name_preview.setText(f"e.g. {name}.{ext}{source}")
         except (KeyError, IndexError, ValueError):
             self.name_preview.setText("⚠ use only {stem}, {model}, {scale}")
 

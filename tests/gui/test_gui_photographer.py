@@ -245,3 +245,28 @@ def test_pasted_image_goes_to_the_output_folder_when_one_is_set(
     window.paste()
     wait_loaded(window, 1)
     assert window.model.items()[0].path.parent == out
+
+
+# ------------------------------------------------------------------ 5. same format as input
+def test_output_format_defaults_to_the_inputs_like_the_cli(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, store
+) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("photo.jpg", "scan.bmp", "art.webp"):
+        Image.fromarray(pixels).save(folder / name)
+    window = make_window()
+    assert window.panel.format_combo.currentText() == "Same as input"
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths(sorted(folder.iterdir()))
+    wait_loaded(window, 3)
+    run_all(qtbot, window)
+    outputs = {i.name: i.latest_result().path for i in window.model.items()}
+    assert outputs["photo.jpg"].name == "photo_fmen-s_x2.jpg"
+    assert outputs["scan.bmp"].name == "scan_fmen-s_x2.png"  # BMP is no output format
+    assert outputs["art.webp"].name == "art_fmen-s_x2.webp"
+    assert {Image.open(p).format for p in outputs.values()} == {"JPEG", "PNG", "WEBP"}
+    window.save_settings()
+    assert store.load().output_format == ""
