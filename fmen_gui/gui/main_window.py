@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -52,6 +53,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QTextEdit,
     QToolBar,
     QToolButton,
@@ -90,6 +93,24 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILTER_EXTS = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
 STATUS_MESSAGE_MS = 8000
+HOWTO_TITLE = "Make pictures larger and sharper in four steps"
+HOWTO = (
+    "<ol>"
+    "<li><b>Add images</b>: drop files or folders on the window, Open… (Ctrl+O), or paste "
+    "(Ctrl+V).</li>"
+    "<li><b>Choose</b> on the right: FMEN (quality) or FMEN-S (speed), the scale, and where and "
+    "how to save (by default beside the input, in its own format).</li>"
+    "<li><b>Upscale</b> (Ctrl+Enter). Tiles appear as they finish; Esc cancels and saves "
+    "nothing.</li>"
+    "<li><b>Compare</b>: drag the divider, wheel to zoom, drag to pan, hold Space for the "
+    "original. Copy Result (Ctrl+Shift+C) or Open Output Folder (Ctrl+Shift+O).</li>"
+    "</ol>"
+    "<p>Right-click a queue item to upscale it again with other settings and compare both "
+    "results side by side.</p>"
+)
+HOWTO_KEYS = (
+    "In the view: ←/→ move the divider, hold Space to see the original. In the queue: Delete removes."
+)
 RUNNING_SIDE = "\x00running"  # side-picker data of the running job (never a result label)
 
 
@@ -348,6 +369,10 @@ class MainWindow(QMainWindow):
         theme_group.addAction(self.dark_action)
         theme_group.addAction(self.light_action)
         self.about_action = self._action("&About FMEN Upscaler", self.about)
+        self.howto_action = self._action("&How to Use", self.show_howto, ["F1"], "A short how-to")
+        self.shortcuts_action = self._action(
+            "&Keyboard Shortcuts", self.show_shortcuts, ["Ctrl+/"], "Every keyboard shortcut"
+        )
         self.clear_button.setDefaultAction(self.clear_action)
 
         mb = self.menuBar()
@@ -380,6 +405,9 @@ class MainWindow(QMainWindow):
         tm.addAction(self.dark_action)
         tm.addAction(self.light_action)
         m = mb.addMenu("&Help")
+        m.addAction(self.howto_action)
+        m.addAction(self.shortcuts_action)
+        m.addSeparator()
         m.addAction(self.about_action)
 
         tb = QToolBar("Main")
@@ -1134,6 +1162,52 @@ class MainWindow(QMainWindow):
         if eta is not None:
             parts.append(f"about {format_seconds(eta)} left")
         self.queue_title.setText(" · ".join(parts))
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(command, keys) of every action that has a shortcut, read from the actions themselves.
+
+        Generated, not written out, so the list cannot drift from what the keys really do.
+        """
+        rows = []
+        for action in self.actions():
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            if keys:
+                rows.append((action.text().replace("&", "").replace("…", ""), " or ".join(keys)))
+        return rows
+
+    def show_shortcuts(self) -> QDialog:
+        """A table of the window's shortcuts (non-modal, so it can stay open while working)."""
+        dialog = QDialog(self)
+        dialog.setObjectName("shortcutsDialog")
+        dialog.setWindowTitle("Keyboard Shortcuts — FMEN Upscaler")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        rows = self.shortcut_rows()
+        table = QTableWidget(len(rows), 2, dialog)
+        table.setHorizontalHeaderLabels(["Command", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        for r, (command, keys) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(command))
+            table.setItem(r, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(QLabel(HOWTO_KEYS))
+        dialog.resize(460, 560)
+        dialog.show()
+        return dialog
+
+    def show_howto(self) -> QMessageBox:
+        """The few steps of a first use, shown non-modally."""
+        box = QMessageBox(QMessageBox.Icon.Information, "How to use FMEN Upscaler", HOWTO_TITLE, parent=self)
+        box.setObjectName("howtoDialog")
+        box.setInformativeText(HOWTO)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        return box
 
     def about(self) -> None:
         QMessageBox.about(

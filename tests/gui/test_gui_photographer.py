@@ -270,3 +270,34 @@ def test_output_format_defaults_to_the_inputs_like_the_cli(
     assert {Image.open(p).format for p in outputs.values()} == {"JPEG", "PNG", "WEBP"}
     window.save_settings()
     assert store.load().output_format == ""
+
+
+# ------------------------------------------------------------------ 6. Help
+def test_help_lists_the_real_shortcuts_and_has_a_howto(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QTableWidget
+
+    window = make_window()
+    menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions() if a.menu()}
+    help_texts = [a.text().replace("&", "") for a in menus["Help"].actions() if a.text()]
+    assert help_texts == ["How to Use", "Keyboard Shortcuts", "About FMEN Upscaler"]
+    # Change a shortcut: the dialog follows the actions, it is not a written-out copy.
+    window.copy_action.setShortcut(QKeySequence("Ctrl+Alt+K"))
+    dialog = window.show_shortcuts()
+    qtbot.waitExposed(dialog)
+    table = dialog.findChild(QTableWidget)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    expected = {
+        a.text().replace("&", "").replace("…", ""): " or ".join(k.toString() for k in a.shortcuts())
+        for a in window.actions()
+        if a.shortcuts()
+    }
+    assert rows == expected
+    assert rows["Copy Result"] == "Ctrl+Alt+K"
+    assert rows["Upscale"] == "Ctrl+Return or Ctrl+Enter"
+    assert rows["Open"] == "Ctrl+O" and rows["Keyboard Shortcuts"] == "Ctrl+/"
+    dialog.close()
+    box = window.show_howto()
+    qtbot.waitExposed(box)
+    assert "Ctrl+Enter" in box.informativeText() and "drop" in box.informativeText().lower()
+    box.close()
