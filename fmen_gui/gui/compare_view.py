@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QFont,
     QImage,
@@ -28,6 +29,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPen,
+    QPixmap,
     QResizeEvent,
     QWheelEvent,
 )
@@ -47,6 +49,28 @@ class Source:
     image: QImage
     label: str
     is_original: bool = False
+
+
+CHECKER_SQUARE = 8  # screen pixels per checkerboard square
+CHECKER_COLOURS = ("#cccccc", "#ffffff")
+
+
+def checkerboard() -> QPixmap:
+    """One 2×2-square tile of the transparency checkerboard (built once, then cached)."""
+    global _checker
+    if _checker is None:
+        n = CHECKER_SQUARE
+        tile = QPixmap(2 * n, 2 * n)
+        tile.fill(QColor(CHECKER_COLOURS[1]))
+        p = QPainter(tile)
+        p.fillRect(0, 0, n, n, QColor(CHECKER_COLOURS[0]))
+        p.fillRect(n, n, n, n, QColor(CHECKER_COLOURS[0]))
+        p.end()
+        _checker = tile
+    return _checker
+
+
+_checker: QPixmap | None = None
 
 
 class CompareView(QWidget):
@@ -388,9 +412,11 @@ class CompareView(QWidget):
         if src is None:
             return
         smooth = self._smooth if src.is_original else self._zoom < 1.0
-        self._draw_image(p, pane, src.image, smooth=smooth)
+        self._draw_image(p, pane, src.image, smooth=smooth, checker=src.image.hasAlphaChannel())
 
-    def _draw_image(self, p: QPainter, pane: QRect, image: QImage, *, smooth: bool) -> None:
+    def _draw_image(
+        self, p: QPainter, pane: QRect, image: QImage, *, smooth: bool, checker: bool = False
+    ) -> None:
         """Draw the part of ``image`` that is visible in ``pane``, stretched onto the canvas."""
         c = self.canvas_size()
         if image.isNull() or c.isEmpty():
@@ -408,6 +434,11 @@ class CompareView(QWidget):
         source = QRectF(visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy)
         top_left = QPointF(pane.topLeft()) + (visible.topLeft() - self._offset) * self._zoom
         target = QRectF(top_left, visible.size() * self._zoom)
+        if checker:
+            # Transparency as the checkerboard every image editor uses, fixed to the screen so it
+            # never looks like part of the picture (a flat grey could be pixels).
+            p.setBrushOrigin(pane.topLeft())
+            p.fillRect(target, QBrush(checkerboard()))
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         p.drawImage(target, image, source)
 
@@ -505,7 +536,7 @@ class CompareView(QWidget):
             QRectF(box.left(), cy - 8, box.width(), 40), Qt.AlignmentFlag.AlignCenter, self._empty_title
         )
         p.setFont(self.font())
-        p.setPen(dim)
+        p.setPen(fg)  # a dimmed hint fell below 4.5:1 on the light theme's grey view
         p.drawText(
             QRectF(box.left(), cy + 34, box.width(), 28), Qt.AlignmentFlag.AlignCenter, self._empty_hint
         )

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from fmen_gui.gui.eta import item_seconds_left
+from fmen_gui.gui.theme import text_colour
 
 PENDING, LOADING, RUNNING, DONE, FAILED, CANCELLED = (
     "pending",
@@ -286,8 +287,7 @@ class QueueDelegate(QStyledItemDelegate):
         small.setPointSizeF(max(7.5, small.pointSizeF() * 0.88))
         p.setFont(small)
         sfm = p.fontMetrics()
-        dim = QColor(palette.color(QPalette.ColorRole.Text))
-        dim.setAlpha(160)
+        dim = QColor(text_colour("dim"))
         line2 = top + fm.height() + 2
         p.setPen(dim)
         p.drawText(
@@ -307,7 +307,7 @@ class QueueDelegate(QStyledItemDelegate):
         elif item.status in (FAILED, CANCELLED) and item.message:
             status = f"{status}: {item.message}"
         line3 = line2 + sfm.height() + 1
-        colour = STATUS_COLOURS.get(item.status)
+        colour = text_colour(item.status) if item.status in STATUS_COLOURS else None
         p.setPen(QColor(colour) if colour else dim)
         p.drawText(
             QRect(text_left, line3, text_w, sfm.height()),

@@ -301,3 +301,67 @@ def test_help_lists_the_real_shortcuts_and_has_a_howto(qtbot, make_window) -> No
     qtbot.waitExposed(box)
     assert "Ctrl+Enter" in box.informativeText() and "drop" in box.informativeText().lower()
     box.close()
+
+
+# ------------------------------------------------------------------ 7. checkerboard, contrast
+def test_transparency_is_shown_as_a_checkerboard(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QColor, QImage
+
+    from fmen_gui.gui.compare_view import CHECKER_COLOURS, CHECKER_SQUARE, CompareView, Source
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    clear = QImage(100, 80, QImage.Format.Format_RGBA8888)
+    clear.fill(QColor(255, 0, 0, 0))  # transparent, with red hidden underneath
+    opaque = QImage(100, 80, QImage.Format.Format_RGB888)
+    opaque.fill(QColor("#2060a0"))
+    original = Source(clear, "Original", is_original=True)
+    view.set_sources(original, Source(clear, "FMEN-S ×4"), original=original)
+    view.set_mode("side")
+    view.actual_size()
+    shot = view.grab().toImage()
+    area = view.image_rect(0).toRect().adjusted(2, 2, -2, -2)
+    c = area.center()  # away from the label in the corner
+    colours = {
+        shot.pixelColor(x, y).name()
+        for x in range(c.x(), c.x() + 4 * CHECKER_SQUARE)
+        for y in range(c.y() + 8, c.y() + 8 + 4 * CHECKER_SQUARE)
+    }
+    assert colours == set(CHECKER_COLOURS), colours
+    assert QColor(255, 0, 0).name() not in colours
+    # An opaque image covers it completely.
+    view.set_sources(Source(opaque, "Original", is_original=True), Source(opaque, "x"))
+    view.actual_size()
+    shot = view.grab().toImage()
+    area = view.image_rect(0).toRect().adjusted(2, 2, -2, -2)
+    assert shot.pixelColor(area.center()).name() == "#2060a0"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_secondary_text_meets_wcag_contrast(qtbot, theme: str) -> None:  # type: ignore[no-untyped-def]
+    import qdarktheme
+    from PySide6.QtGui import QColor, QPalette
+
+    from fmen_gui.gui.queue import STATUS_COLOURS
+    from fmen_gui.gui.theme import MIN_TEXT_CONTRAST, TEXT_COLOURS, apply_theme, contrast_ratio, text_colour
+
+    palette = qdarktheme.load_palette(theme)  # the colours the theme really paints with
+    window, base = (palette.color(r).name() for r in (QPalette.ColorRole.Window, QPalette.ColorRole.Base))
+    # A selected queue card: the accent at alpha 40 over the base colour.
+    accent, card = QColor(STATUS_COLOURS["running"]), QColor(base)
+    a = 40 / 255
+    selected = QColor(
+        *(round(getattr(accent, c)() * a + getattr(card, c)() * (1 - a)) for c in ("red", "green", "blue"))
+    ).name()
+    for role, colour in TEXT_COLOURS[theme].items():
+        for background in (window, base, selected):
+            ratio = contrast_ratio(colour, background)
+            assert ratio >= MIN_TEXT_CONTRAST, f"{theme} {role} {colour} on {background}: {ratio:.2f}:1"
+    body = palette.color(QPalette.ColorRole.Text).name()
+    assert contrast_ratio(body, base) >= MIN_TEXT_CONTRAST
+    assert contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
+    apply_theme(theme)
+    assert text_colour("done") == TEXT_COLOURS[theme]["done"]  # what the queue paints with now
