@@ -51,6 +51,7 @@ class LoadedImage:
     thumb: QImage
     size: tuple[int, int]  # (width, height)
     bit_depth: int
+    frames: int = 1  # >1: an animation, of which only the first frame is upscaled
 
 
 def load_for_display(path: Path) -> LoadedImage:
@@ -65,7 +66,24 @@ def load_for_display(path: Path) -> LoadedImage:
         Qt.AspectRatioMode.KeepAspectRatio,
         Qt.TransformationMode.SmoothTransformation,
     )
-    return LoadedImage(path, image, thumb, (int(data.width), int(data.height)), int(data.bit_depth))
+    return LoadedImage(
+        path, image, thumb, (int(data.width), int(data.height)), int(data.bit_depth), count_frames(path)
+    )
+
+
+def count_frames(path: Path) -> int:
+    """Frames in an animated GIF, WebP or PNG (APNG); 1 for a still image or when unknown.
+
+    The engine upscales the first frame only, and the queue says so, rather than silently
+    turning an animation into a still.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except Exception:  # read_image already accepted the file; a frame count is only a hint
+        return 1
 
 
 class _LoadSignals(QObject):

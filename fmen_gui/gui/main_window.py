@@ -686,6 +686,9 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         item.thumb, item.original, item.in_size = loaded.thumb, loaded.image, loaded.size
+        item.frames = loaded.frames
+        if item.frames > 1:
+            self.show_message(f"{item.name}: {item.animation_note()}")
         if item.status == LOADING:
             item.status = PENDING
         self._set_expected(item)
@@ -1022,6 +1025,8 @@ class MainWindow(QMainWindow):
         if outcome.filled_with:
             fill = BACKGROUNDS.get(outcome.filled_with, outcome.filled_with)
             saved += f" (JPEG has no transparency: transparent areas filled with {fill})"
+        if item.frames > 1:
+            saved += f"; {item.animation_note()}"
         item.status, item.message = DONE, saved
         item.done = item.total = max(item.total, 1)
         self._last_run = f"{outcome.label}: {format_seconds(outcome.seconds)}"

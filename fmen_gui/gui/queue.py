@@ -92,6 +92,7 @@ class QueueItem:
     thumb: QImage | None = None
     original: QImage | None = None
     in_size: tuple[int, int] | None = None
+    frames: int = 1  # >1: an animation; only its first frame is upscaled
     expected_out: tuple[int, int] | None = None
     done: int = 0
     total: int = 0
@@ -107,6 +108,10 @@ class QueueItem:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def animation_note(self) -> str:
+        """ "first frame only (animation of 12 frames)" for animations, else ""."""
+        return f"first frame only (animation of {self.frames} frames)" if self.frames > 1 else ""
 
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
@@ -131,6 +136,8 @@ class QueueItem:
         out = self.latest_result().size if self.results else self.expected_out
         if out is not None:
             text += f" → {out[0]}×{out[1]}"
+        if self.frames > 1:
+            text += " · first frame only"
         return text
 
     def latest_result(self) -> Result:
@@ -166,6 +173,8 @@ class QueueModel(QAbstractListModel):
             return item.name
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = str(item.path)
+            if item.frames > 1:
+                tip += f"\n{item.animation_note().capitalize()}"
             if item.message:
                 tip += f"\n{item.message}"
             return tip

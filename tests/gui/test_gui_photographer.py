@@ -365,3 +365,31 @@ def test_secondary_text_meets_wcag_contrast(qtbot, theme: str) -> None:  # type:
     assert contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
     apply_theme(theme)
     assert text_colour("done") == TEXT_COLOURS[theme]["done"]  # what the queue paints with now
+
+
+# ------------------------------------------------------------------ 8. animations
+def test_animations_are_marked_first_frame_only(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    folder = tmp_path / "anim"
+    folder.mkdir()
+    frames = [Image.new("RGB", (12, 10), c) for c in ("red", "green", "blue")]
+    for name in ("spin.gif", "spin.webp", "spin.png"):
+        frames[0].save(folder / name, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.new("RGB", (12, 10), "white").save(folder / "still.png")
+    window = make_window()
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths([folder / n for n in ("spin.gif", "spin.webp", "spin.png", "still.png")])
+    wait_loaded(window, 4)
+    items = {i.name: i for i in window.model.items()}
+    for name in ("spin.gif", "spin.webp", "spin.png"):
+        index = window.model.index(window.model.row_of(items[name].key))
+        assert "First frame only (animation of 3 frames)" in index.data(Qt.ItemDataRole.ToolTipRole)
+        assert items[name].size_text().endswith("· first frame only")
+    assert items["still.png"].frames == 1 and "first frame" not in items["still.png"].size_text()
+    window.remove_items([items[n].key for n in ("spin.webp", "spin.png", "still.png")])
+    run_all(qtbot, window)
+    assert "first frame only" in window.statusBar().currentMessage()
+    assert "first frame only" in items["spin.gif"].message
