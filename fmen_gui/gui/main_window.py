@@ -63,7 +63,7 @@ from PySide6.QtWidgets import (
 )
 
 from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
-from fmen_gui.gui import icons
+from fmen_gui.gui import icons, session
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
 from fmen_gui.gui.eta import FinishRates, queue_seconds_left
 from fmen_gui.gui.files import collect_images
@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         controller: WorkerController | None = None,
         weights_override: Path | None = None,
         parent: QWidget | None = None,
+        restore_queue: bool = True,
     ) -> None:
         super().__init__(parent)
         self.store = store if store is not None else SettingsStore()
@@ -187,6 +188,12 @@ class MainWindow(QMainWindow):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)
         self._save_timer.timeout.connect(self.save_settings)
+        self._queue_timer = QTimer(self)  # saves the queue shortly after it changes
+        self._queue_timer.setSingleShot(True)
+        self._queue_timer.setInterval(300)
+        self._queue_timer.timeout.connect(self.save_queue)
+        self._result_requests: dict[int, tuple[int, str, tuple[int, int], float]] = {}
+        self._next_result_request = -1
         self._eta_timer = QTimer(self)
         self._eta_timer.setInterval(500)
         self._eta_timer.timeout.connect(self._tick_eta)
@@ -196,9 +203,13 @@ class MainWindow(QMainWindow):
         self._connect_worker()
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
+        self.result_loader = ImageLoader(self)  # finished results of a restored queue
+        self.result_loader.loaded.connect(self._on_result_loaded)
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
         self._restore_layout()
+        if restore_queue:
+            self.restore_queue()
         self._update_actions()
         self._update_status_labels()
         app = QApplication.instance()
@@ -722,6 +733,79 @@ class MainWindow(QMainWindow):
                 self._set_expected(item)
                 self.model.changed(item.key)
 
+    # ------------------------------------------------------------------ queue across restarts
+    def queue_records(self) -> list[dict[str, object]]:
+        """The queue as plain records; a running or unread item comes back as queued."""
+        records: list[dict[str, object]] = []
+        for item in self.model.items():
+            status = item.status if item.status in FINISHED_STATES else PENDING
+            records.append(
+                {
+                    "path": str(item.path),
+                    "status": status,
+                    "message": item.message if status in FINISHED_STATES else "",
+                    "results": [
+                        {"label": r.label, "path": str(r.path), "size": list(r.size), "seconds": r.seconds}
+                        for r in item.results.values()
+                    ],
+                }
+            )
+        return records
+
+    def save_queue(self) -> None:
+        """Write the queue now (it is also written shortly after every change)."""
+        self._queue_timer.stop()
+        session.save_queue(self.queue_records())
+
+    def restore_queue(self) -> None:
+        """Queue again what was there when the app last quit (or crashed), with its results.
+
+        Inputs that are gone are skipped; results whose files are gone are dropped, and an item
+        left without any goes back to the queue instead of claiming "done".
+        """
+        restored = 0
+        for record in session.load_queue():
+            path = Path(str(record["path"]))
+            if not path.is_file():
+                continue
+            item = self.model.add(path)
+            restored += 1
+            results = [r for r in record.get("results", []) if isinstance(r, dict)]
+            kept = [r for r in results if Path(str(r.get("path", ""))).is_file()]
+            status = str(record.get("status", PENDING))
+            if status in FINISHED_STATES and (kept or status != DONE):
+                item.status, item.message = status, str(record.get("message", ""))
+            for r in kept:
+                request = self._next_result_request
+                self._next_result_request -= 1
+                size = r.get("size") or [0, 0]
+                self._result_requests[request] = (
+                    item.key,
+                    str(r.get("label", "")),
+                    (int(size[0]), int(size[1])),
+                    float(r.get("seconds", 0.0)),
+                )
+                self.result_loader.request(request, Path(str(r["path"])))
+                item.results[str(r.get("label", ""))] = Result(
+                    str(r.get("label", "")), Path(str(r["path"])), QImage(), (int(size[0]), int(size[1])), 0.0
+                )
+            self.loader.request(item.key, path)
+        if restored:
+            noun = "image" if restored == 1 else "images"
+            self.show_message(f"Restored the queue: {restored} {noun}")
+            self.select(self.model.items()[0].key)
+
+    def _on_result_loaded(self, request: int, loaded: LoadedImage) -> None:
+        info = self._result_requests.pop(request, None)
+        item = self.model.find(info[0]) if info else None
+        if info is None or item is None or info[1] not in item.results:
+            return
+        _key, label, size, seconds = info
+        item.results[label] = Result(label, loaded.path, loaded.image, size, seconds)
+        self.model.changed(item.key)
+        if item.key == self._current_key:
+            self._show_item(item)
+
     # ------------------------------------------------------------------ selection and display
     def select(self, key: int) -> None:
         row = self.model.row_of(key)
@@ -1150,6 +1234,8 @@ class MainWindow(QMainWindow):
         self.save_action.setEnabled(self.shown_result() is not None)
         self.copy_action.setEnabled(self.shown_result() is not None)
         self._update_queue_title()
+        if not self._closing:
+            self._queue_timer.start()
         self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
 
     def _update_queue_title(self) -> None:
@@ -1312,5 +1398,7 @@ class MainWindow(QMainWindow):
             self.save_settings()
         except Exception:
             log.exception("could not save the settings")
+        self.save_queue()
         self.controller.shutdown()
         self.loader.wait()
+        self.result_loader.wait()

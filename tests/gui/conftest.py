@@ -49,6 +49,7 @@ def _isolated_weights(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     pictures = str(tmp_path_factory.mktemp("Pictures"))
     monkeypatch.setattr(platformdirs, "user_pictures_dir", lambda: pictures)
     # A test's app never forwards its files to a developer's running window (nor to another test).
+    monkeypatch.setenv("FMEN_STATE_DIR", str(tmp_path_factory.mktemp("state")))  # the saved queue
     monkeypatch.setenv("FMEN_GUI_INSTANCE", str(tmp_path_factory.mktemp("instance") / "fmen.sock"))
 
 

@@ -393,3 +393,55 @@ def test_animations_are_marked_first_frame_only(
     run_all(qtbot, window)
     assert "first frame only" in window.statusBar().currentMessage()
     assert "first frame only" in items["spin.gif"].message
+
+
+# ------------------------------------------------------------------ 10. the queue across restarts
+def test_queue_and_finished_results_come_back_after_a_restart(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, make_png
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from fmen_gui.gui.session import queue_file
+
+    done_src = make_png(tmp_path / "in" / "done.png", size=(16, 12), seed=1)
+    gone_src = make_png(tmp_path / "in" / "gone.png", size=(16, 12), seed=2)
+    window = make_window()
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths([done_src, gone_src])
+    wait_loaded(window, 2)
+    run_all(qtbot, window)
+    waiting = make_png(tmp_path / "in" / "waiting.png", size=(16, 12), seed=3)
+    window.add_paths([waiting])
+    wait_loaded(window, 3)
+    results = {i.name: i.latest_result() for i in window.model.items() if i.results}
+    window.shutdown()  # quit
+    saved = json.loads(queue_file().read_text())
+    assert [r["path"] for r in saved["items"]] == [str(done_src), str(gone_src), str(waiting)]
+    assert not list(queue_file().parent.glob(".queue-*")), "a temporary file was left behind"
+    results["gone.png"].path.unlink()  # a result deleted while the app was closed
+
+    again = make_window()
+    qtbot.waitUntil(
+        lambda: len(again.model.items()) == 3 and all(i.original is not None for i in again.model.items())
+    )
+    items = {i.name: i for i in again.model.items()}
+    assert items["done.png"].status == "done" and list(items["done.png"].results) == ["FMEN-S ×2"]
+    qtbot.waitUntil(lambda: not items["done.png"].results["FMEN-S ×2"].image.isNull())
+    restored = items["done.png"].results["FMEN-S ×2"]
+    assert restored.path == results["done.png"].path and restored.size == (32, 24)
+    assert (restored.image.width(), restored.image.height()) == (32, 24)
+    assert items["gone.png"].status == "pending" and not items["gone.png"].results
+    assert items["waiting.png"].status == "pending"
+    assert again.queue_title.text() == "Queue · 1/3 done"
+
+
+def test_a_crash_mid_job_restores_the_item_as_queued(qtbot, make_window, make_png, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fmen_gui.gui.session import load_queue, queue_file, save_queue
+
+    src = make_png(tmp_path / "in" / "a.png")
+    save_queue([{"path": str(src), "status": "running", "message": "", "results": []}])
+    queue_file().with_name("junk").write_text("{")  # unrelated files do not matter
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model.items() and window.model.items()[0].status == "pending")
+    queue_file().write_text("{ torn")  # a torn file (cannot happen with the atomic write) is ignored
+    assert load_queue() == []
