@@ -67,7 +67,7 @@ from fmen_gui.gui import icons, session
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
 from fmen_gui.gui.eta import FinishRates, queue_seconds_left
 from fmen_gui.gui.files import collect_images
-from fmen_gui.gui.imaging import ImageLoader, LoadedImage
+from fmen_gui.gui.imaging import PREVIEW_MAX_PIXELS, ImageLoader, LoadedImage
 from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
 from fmen_gui.gui.queue import (
     CANCELLED,
@@ -203,7 +203,8 @@ class MainWindow(QMainWindow):
         self._connect_worker()
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
-        self.result_loader = ImageLoader(self)  # finished results of a restored queue
+        # Finished results of a restored queue, held at display size like new ones.
+        self.result_loader = ImageLoader(self, max_pixels=PREVIEW_MAX_PIXELS)
         self.result_loader.loaded.connect(self._on_result_loaded)
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
@@ -876,7 +877,11 @@ class MainWindow(QMainWindow):
             return Source(item.original, item.job_label, is_original=True)
         if label == ORIGINAL or label not in item.results:
             return Source(item.original, ORIGINAL, is_original=True) if item.original is not None else None
-        return Source(item.results[label].image, label)
+        result = item.results[label]
+        shown = result.image.width()
+        if 0 < shown < result.size[0]:  # a big result is held as a reduced copy: say so
+            label = f"{label} (preview {round(100 * shown / result.size[0])}%)"
+        return Source(result.image, label, size=QSize(*result.size))
 
     def _apply_sides(self, keep_view: bool = True) -> None:
         item = self.current_item()

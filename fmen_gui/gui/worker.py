@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
 from fmen_gui.errors import Cancelled, FmenError
-from fmen_gui.gui.imaging import array_to_qimage
+from fmen_gui.gui.imaging import array_to_qimage, preview_factor, reduced_preview
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,13 @@ class UpscaleWorker(QObject):
         filled = images.fills_transparency(result, dst, spec.fmt)
         images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality, background=spec.background)
         seconds = time.perf_counter() - t0
-        # Show what was saved: a JPEG's transparent areas are filled, so the preview is too.
-        if filled and result.alpha is not None:
-            preview = array_to_qimage(images.flatten_alpha(result.rgb, result.alpha, spec.background))
-        else:
-            preview = array_to_qimage(images.make_preview_rgb8(result))
+        # The window keeps a display copy of bounded size, not a second full-size result.
+        k = preview_factor(int(result.width), int(result.height))
+        shown = reduced_preview(result.rgb, result.alpha, k)
+        if filled and shown.shape[2] == 4:  # show what was saved: a JPEG's transparency is filled
+            shown = images.flatten_alpha(shown[..., :3], shown[..., 3], spec.background)
+        preview = array_to_qimage(shown)
+        del shown
         outcome = JobOutcome(
             job_id=job_id,
             src=spec.src,

@@ -445,3 +445,70 @@ def test_a_crash_mid_job_restores_the_item_as_queued(qtbot, make_window, make_pn
     qtbot.waitUntil(lambda: window.model.items() and window.model.items()[0].status == "pending")
     queue_file().write_text("{ torn")  # a torn file (cannot happen with the atomic write) is ignored
     assert load_queue() == []
+
+
+# ------------------------------------------------------------------ 11. memory of big jobs
+def test_reduced_preview_is_a_box_mean_in_8_bits() -> None:
+    from fmen_gui.gui.imaging import preview_factor, reduced_preview
+
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    alpha = np.full((4, 6), 255, np.uint8)
+    alpha[0, 0] = 0
+    out = reduced_preview(rgb, alpha, 2)
+    assert out.shape == (2, 3, 4) and out.dtype == np.uint8
+    expected = rgb.astype(float).reshape(2, 2, 3, 2, 3).mean(axis=(1, 3))
+    assert np.array_equal(out[..., :3], np.floor(expected + 0.5).astype(np.uint8))
+    assert out[0, 0, 3] == 191 and out[1, 2, 3] == 255  # (0 + 3 × 255) / 4, rounded
+    deep = reduced_preview(rgb.astype(np.uint16) * 257, None, 1)
+    assert np.array_equal(deep, rgb)
+    assert preview_factor(24000, 16000, 16_000_000) == 5  # 4800 × 3200
+    assert preview_factor(4000, 4000, 16_000_000) == 1
+
+
+def test_progress_canvas_of_a_huge_job_is_reduced(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QColor, QImage
+
+    from fmen_gui.gui.compare_view import PROGRESS_MAX_PIXELS, CompareView, Source
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    original = QImage(6000, 4000, QImage.Format.Format_RGB888)
+    original.fill(QColor("gray"))
+    view.set_sources(Source(original, "Original", is_original=True), None)
+    view.begin_progress(QSize(24000, 16000))
+    partial = view._partial
+    assert partial.width() * partial.height() <= PROGRESS_MAX_PIXELS * 1.01
+    assert view.canvas_size() == QSize(24000, 16000)  # the picture keeps its true size
+    tile = QImage(1200, 800, QImage.Format.Format_RGB888)
+    tile.fill(QColor("#ff0000"))
+    view.paste_tile(tile, 12000, 8000)
+    f = partial.width() / 24000
+    inside = partial.pixelColor(round(12600 * f), round(8400 * f))
+    outside = partial.pixelColor(round(6000 * f), round(4000 * f))
+    assert inside.name() == "#ff0000" and outside.alpha() == 0
+
+
+def test_big_results_are_kept_as_reduced_previews(
+    qtbot, make_window, wait_loaded, shipped_weights: Path, tmp_path: Path, make_png, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QGuiApplication
+
+    import fmen_gui.gui.imaging as imaging
+
+    monkeypatch.setattr(imaging, "PREVIEW_MAX_PIXELS", 1000)  # "big" = more than 1000 pixels here
+    src = make_png(tmp_path / "in" / "wide.png", size=(64, 48))
+    window = make_window()
+    choose(window, model="fmen-s", scale=2)
+    window.add_paths([src])
+    wait_loaded(window, 1)
+    run_all(qtbot, window)
+    result = window.model.items()[0].latest_result()
+    assert result.size == (128, 96)
+    assert (result.image.width(), result.image.height()) == (32, 24)  # 128 // 4, 96 // 4
+    _left, right = window.view.sources()
+    assert right.label == "FMEN-S ×2 (preview 25%)"
+    assert window.view.canvas_size() == QSize(128, 96)
+    window.copy_action.trigger()  # the clipboard gets the saved file's full pixels
+    assert QGuiApplication.clipboard().image().width() == 128
