@@ -229,6 +229,7 @@ class SettingsPanel(QScrollArea):
         form.addRow("File name", self.template_edit)
         self.name_preview = QLabel()
         self.name_preview.setObjectName("hint")
+        self.name_preview.setWordWrap(True)  # a long example must not widen the panel past its edge
         self.name_preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("", self.name_preview)
         self.folder_button.clicked.connect(self._choose_folder)
