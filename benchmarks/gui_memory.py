@@ -38,7 +38,7 @@ app = QApplication([])
 from fmen_gui.gui.main_window import MainWindow
 from fmen_gui.gui.settings import SettingsStore
 store = SettingsStore.from_file(str(Path(sys.argv[2]).with_suffix(".ini")))
-window = MainWindow(store=store, restore_queue=False)
+window = MainWindow(store=store, keep_queue=False)
 window.confirm_close_during_job = lambda: True
 window.show()
 panel = window.panel

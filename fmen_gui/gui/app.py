@@ -189,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = store.load()
         settings.theme = args.theme
         store.save(settings)
-    window = MainWindow(store=store, weights_override=args.weights)
+    # A scripted screenshot neither shows the user's last queue nor replaces it.
+    window = MainWindow(store=store, weights_override=args.weights, keep_queue=not args.screenshot)
     reporter = ErrorReporter(window)
     reporter.install()
     if server is not None:

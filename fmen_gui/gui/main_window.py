@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         controller: WorkerController | None = None,
         weights_override: Path | None = None,
         parent: QWidget | None = None,
-        restore_queue: bool = True,
+        keep_queue: bool = True,
     ) -> None:
         super().__init__(parent)
         self.store = store if store is not None else SettingsStore()
@@ -209,7 +209,8 @@ class MainWindow(QMainWindow):
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
         self._restore_layout()
-        if restore_queue:
+        self._keep_queue = keep_queue  # restore the last queue and save this one (not in scripts)
+        if keep_queue:
             self.restore_queue()
         self._update_actions()
         self._update_status_labels()
@@ -756,7 +757,8 @@ class MainWindow(QMainWindow):
     def save_queue(self) -> None:
         """Write the queue now (it is also written shortly after every change)."""
         self._queue_timer.stop()
-        session.save_queue(self.queue_records())
+        if self._keep_queue:
+            session.save_queue(self.queue_records())
 
     def restore_queue(self) -> None:
         """Queue again what was there when the app last quit (or crashed), with its results.
