@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QUrl, Slot
+from PySide6.QtCore import QMimeData, QObject, QPoint, Qt, QUrl, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -137,6 +137,8 @@ def window_for(make_window, tiny_x2: Path, watch: Watch):  # type: ignore[no-unt
     def make(out: Path, tile: int = 0):  # type: ignore[no-untyped-def]
         window = make_window(weights=tiny_x2)
         window.panel.folder_edit.setText(str(out))
+        panel = window.panel
+        panel.format_combo.setCurrentIndex(panel.format_combo.findData("png"))  # not "same as input"
         window.panel.tile_spin.setValue(tile)
         window.statusBar().messageChanged.connect(lambda m: m and watch.messages.append(m))
         return window
@@ -148,7 +150,7 @@ def drop(window, paths: list[Path]) -> None:  # type: ignore[no-untyped-def]
     """A real drag and drop of local files: enter, then drop."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(window.width() / 2, window.height() / 2)
+    pos = QPoint(window.width() // 2, window.height() // 2)  # PySide6 6.11: drag events take QPoint
     args = (pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     enter = QDragEnterEvent(*args)
     QApplication.sendEvent(window, enter)
