@@ -44,11 +44,14 @@ from fmen_gui import atomicfiles
 from fmen_gui.errors import ImageError, OutputExistsError
 
 __all__ = [
+    "DEFAULT_BACKGROUND",
     "DEFAULT_MAX_PIXELS",
     "OUTPUT_FORMATS",
     "SUPPORTED_EXTENSIONS",
     "ImageData",
     "check_output_size",
+    "fills_transparency",
+    "flatten_alpha",
     "is_supported",
     "make_preview_rgb8",
     "output_format_for",
@@ -62,6 +65,13 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 )
 OUTPUT_FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
 DEFAULT_MAX_PIXELS: int = 200_000_000
+# What transparent areas become in a format without alpha (JPEG). White, like paper and like most
+# viewers' page background; never the colour that happened to be stored under alpha = 0, which is
+# often the hidden remainder of an edit (a face, an address) and would leak on saving.
+DEFAULT_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
+# Output formats (Pillow names) that store an alpha channel; the others get it composited away.
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+_FLATTEN_ROWS = 256  # rows composited per step, so flattening needs no full-size temporaries
 
 # Spellings accepted for ``fmt`` and extensions; OUTPUT_FORMATS lists one name per format for menus.
 _FORMAT_ALIASES: dict[str, str] = {**OUTPUT_FORMATS, "jpeg": "JPEG", "tif": "TIFF"}
@@ -165,6 +175,38 @@ def output_format_for(path: Path, fmt: str | None) -> str:
         shown = f"'.{suffix}'" if suffix else "(none)"
         raise ImageError(f"cannot tell the output format from the extension {shown}")
     return _FORMAT_ALIASES[suffix]
+
+
+def fills_transparency(data: ImageData, path: Path, fmt: str | None = None) -> bool:
+    """Whether writing ``data`` to ``path`` (as ``fmt``) fills see-through pixels with a background.
+
+    True for partly transparent images going to a format without alpha (JPEG). Callers use it to
+    tell the user, so that the filled background is never a surprise.
+    """
+    if data.alpha is None or output_format_for(path, fmt) in _ALPHA_FORMATS:
+        return False
+    opaque = 65535 if data.alpha.dtype == np.uint16 else 255
+    return bool(data.alpha.min() < opaque)
+
+
+def flatten_alpha(
+    rgb: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int] = DEFAULT_BACKGROUND
+) -> np.ndarray:
+    """Composite straight-alpha ``rgb`` over an opaque ``background``; returns new 8-bit pixels.
+
+    ``out = (rgb * a + background * (255 - a)) / 255``, rounded, computed in blocks of rows. The
+    colour stored under fully transparent pixels therefore never reaches the output: it is hidden
+    content, not picture.
+    """
+    rgb8, alpha8 = _to_8bit(rgb), _to_8bit(alpha)
+    bg = np.asarray([min(255, max(0, int(c))) for c in background], dtype=np.uint16)
+    out = np.empty(rgb8.shape, dtype=np.uint8)
+    for r0 in range(0, rgb8.shape[0], _FLATTEN_ROWS):
+        r1 = r0 + _FLATTEN_ROWS
+        a = alpha8[r0:r1, :, None].astype(np.uint16)
+        mixed = rgb8[r0:r1].astype(np.uint16) * a + bg * (255 - a) + 127  # at most 65152
+        out[r0:r1] = (mixed // 255).astype(np.uint8)
+    return out
 
 
 def make_preview_rgb8(data: ImageData) -> np.ndarray:
@@ -1124,6 +1166,7 @@ def write_image(
     overwrite: bool = False,
     numbered: bool = False,
     optimize: bool = True,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
 ) -> Path:
     """Encode ``data`` and atomically put it at ``path``; return the path written.
 
@@ -1134,8 +1177,10 @@ def write_image(
     ``path`` ends up holding either its old content or the complete new image, never a
     fragment, and no temporary file survives. Format notes:
 
-    * JPEG has no alpha channel: alpha is dropped (not composited), so transparent areas show
-      whatever colour the upscaled pixels have underneath. JPEG and WebP are always 8-bit.
+    * JPEG has no alpha channel: the image is composited over ``background`` (white by default,
+      :func:`flatten_alpha`), so whatever colour lay hidden under transparent pixels is not
+      revealed. :func:`fills_transparency` says in advance when that happens. JPEG and WebP are
+      always 8-bit.
     * 16-bit data stays 16-bit in PNG and TIFF. Pillow cannot write 16-bit colour, so those
       files come from this module's own encoders (ICC kept; EXIF kept in PNG).
     * Grayscale sources are written as grayscale (WebP, which has none, gets three equal channels).
@@ -1153,7 +1198,7 @@ def write_image(
     check_output_size(data.width, data.height, pillow_format, data.bit_depth, data.alpha is not None)
     return _atomic_write(
         path,
-        lambda fh: _encode(fh, data, pillow_format, quality, optimize),
+        lambda fh: _encode(fh, data, pillow_format, quality, optimize, background),
         pillow_format,
         overwrite=overwrite,
         numbered=numbered,
@@ -1187,7 +1232,14 @@ def check_output_size(
             )
 
 
-def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int, optimize: bool = True) -> None:
+def _encode(
+    fh: BinaryIO,
+    data: ImageData,
+    pillow_format: str,
+    quality: int,
+    optimize: bool = True,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+) -> None:
     exif = _normalise_exif(data.exif)[0] if data.exif else None
     # WebP has no grayscale, so gray data is written there as colour.
     grayscale = data.grayscale and pillow_format != "WEBP"
@@ -1199,9 +1251,13 @@ def _encode(fh: BinaryIO, data: ImageData, pillow_format: str, quality: int, opt
         else:
             _encode_tiff16(fh, planes, icc_profile=icc)
         return
-    keep_alpha = pillow_format != "JPEG"
-    alpha = _to_8bit(data.alpha) if keep_alpha and data.alpha is not None else None
-    planes = _output_planes(_to_8bit(data.rgb), alpha, grayscale)
+    rgb, alpha = _to_8bit(data.rgb), None
+    if data.alpha is not None:
+        if pillow_format in _ALPHA_FORMATS:
+            alpha = _to_8bit(data.alpha)
+        else:
+            rgb = flatten_alpha(data.rgb, data.alpha, background)
+    planes = _output_planes(rgb, alpha, grayscale)
     # Pillow infers the mode from the shape: H x W -> L, x2 -> LA, x3 -> RGB, x4 -> RGBA.
     image = Image.fromarray(planes[..., 0] if planes.shape[2] == 1 else planes)
     params: dict[str, object] = {}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QSocketNotifier, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmen_gui import __version__
@@ -138,6 +138,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--theme", choices=("dark", "light"), help="switch the theme (remembered)")
     parser.add_argument(
+        "--new-instance",
+        action="store_true",
+        help="open a window of its own instead of handing the files to the running one",
+    )
+    parser.add_argument(
         "--self-test",
         action="store_true",
         help="upscale the bundled sample with FMEN-S on the CPU, print the result and exit (0 = passed)",
@@ -180,6 +185,40 @@ def startup_sweep_folders(output_dir: str, files: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(folders))
 
 
+def start_instance_server(files: Sequence[Path]) -> tuple[bool, QObject | None]:
+    """(forwarded, server): hand ``files`` to a running instance, or become the one that listens.
+
+    Without QtNetwork (a build that left it out) every start opens its own window, as before.
+    """
+    try:
+        from fmen_gui.gui import single_instance
+    except ImportError as exc:
+        log.info("single instance unavailable: %s", exc)
+        return False, None
+    if single_instance.send_to_running(list(files)):
+        return True, None
+    server = single_instance.InstanceServer()
+    server.listen()
+    return False, server
+
+
+def connect_instance(server: QObject, window: QWidget) -> None:
+    """Queue the files a later start sent, and bring the window to the front."""
+    from fmen_gui.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+
+    def received(paths: list[Path]) -> None:
+        if paths:
+            window.add_paths(paths)
+        if window.isMinimized():
+            window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+    server.files_received.connect(received)  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window; files on the command line are queued."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -197,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("fmen-upscaler")
     qInstallMessageHandler(_qt_message_handler)
+    server = None
+    if not (args.new_instance or args.screenshot or os.environ.get("FMEN_GUI_EXIT_AFTER_SHOW")):
+        forwarded, server = start_instance_server(args.files)
+        if forwarded:
+            log.info("handed %d file(s) to the running FMEN Upscaler", len(args.files))
+            return 0
 
     from fmen_gui.gui.main_window import MainWindow
 
@@ -205,10 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = store.load()
         settings.theme = args.theme
         store.save(settings)
-    window = MainWindow(store=store, weights_override=args.weights)
+    # A scripted screenshot neither shows the user's last queue nor replaces it.
+    window = MainWindow(store=store, weights_override=args.weights, keep_queue=not args.screenshot)
     reporter = ErrorReporter(window)
     reporter.install()
     restore_signals = _quit_on_signals(app)
+    if server is not None:
+        connect_instance(server, window)
     window.show()
     # Temp files of a run that was killed (never those of a live run): see atomicfiles.
     window.controller.sweep(startup_sweep_folders(store.load().output_dir, list(args.files or [])))
@@ -234,3 +282,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore_signals()
         window.shutdown()
         reporter.uninstall()
+        if server is not None:
+            server.close()  # type: ignore[attr-defined]

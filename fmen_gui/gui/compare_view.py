@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QFont,
     QImage,
@@ -28,6 +29,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPen,
+    QPixmap,
     QResizeEvent,
     QWheelEvent,
 )
@@ -47,6 +49,33 @@ class Source:
     image: QImage
     label: str
     is_original: bool = False
+    size: QSize | None = None  # the picture's true size when ``image`` is a reduced display copy
+
+    def logical_size(self) -> QSize:
+        return self.size if self.size is not None else self.image.size()
+
+
+PROGRESS_MAX_PIXELS = 16_000_000  # the running job's tile canvas (64 MB); larger jobs are reduced
+CHECKER_SQUARE = 8  # screen pixels per checkerboard square
+CHECKER_COLOURS = ("#cccccc", "#ffffff")
+
+
+def checkerboard() -> QPixmap:
+    """One 2×2-square tile of the transparency checkerboard (built once, then cached)."""
+    global _checker
+    if _checker is None:
+        n = CHECKER_SQUARE
+        tile = QPixmap(2 * n, 2 * n)
+        tile.fill(QColor(CHECKER_COLOURS[1]))
+        p = QPainter(tile)
+        p.fillRect(0, 0, n, n, QColor(CHECKER_COLOURS[0]))
+        p.fillRect(n, n, n, n, QColor(CHECKER_COLOURS[0]))
+        p.end()
+        _checker = tile
+    return _checker
+
+
+_checker: QPixmap | None = None
 
 
 class CompareView(QWidget):
@@ -66,6 +95,7 @@ class CompareView(QWidget):
         self._right: Source | None = None
         self._original: Source | None = None  # what Space flashes
         self._partial: QImage | None = None  # tiles of a running job, over a dimmed original
+        self._partial_size = QSize()  # the job's output size; _partial may be a reduced copy
         self._mode = "slider"
         self._zoom = 1.0
         self._offset = QPointF(0.0, 0.0)  # canvas point at the top-left of every pane
@@ -92,7 +122,7 @@ class CompareView(QWidget):
         old = self.canvas_size()
         self._left, self._right = left, right
         self._original = original or (left if left and left.is_original else None)
-        if self._partial is not None and self._partial.size() != self.canvas_size():
+        if self._partial is not None and self._partial_size != self.canvas_size():
             self._partial = None
         if keep_view:
             self._canvas_changed(old)
@@ -111,9 +141,14 @@ class CompareView(QWidget):
     def begin_progress(self, out_size: QSize) -> None:
         """Start showing a job's tiles on the right side, over the dimmed original."""
         old = self.canvas_size()
-        image = QImage(out_size, QImage.Format.Format_ARGB32_Premultiplied)
+        # Tiles are painted into a canvas of at most PROGRESS_MAX_PIXELS: a full-size one for a
+        # 384-megapixel result would be 1.5 GB of memory for a picture shown at screen size.
+        f = min(1.0, (PROGRESS_MAX_PIXELS / max(1, out_size.width() * out_size.height())) ** 0.5)
+        reduced = QSize(max(1, round(out_size.width() * f)), max(1, round(out_size.height() * f)))
+        image = QImage(reduced, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(Qt.GlobalColor.transparent)
         self._partial = image
+        self._partial_size = QSize(out_size)
         self._canvas_changed(old)
         self.update()
 
@@ -141,7 +176,13 @@ class CompareView(QWidget):
         if self._partial is None:
             return
         p = QPainter(self._partial)
-        p.drawImage(x, y, tile)
+        if self._partial.size() == self._partial_size:
+            p.drawImage(x, y, tile)
+        else:
+            sx = self._partial.width() / self._partial_size.width()
+            sy = self._partial.height() / self._partial_size.height()
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(QRectF(x * sx, y * sy, tile.width() * sx, tile.height() * sy), tile)
         p.end()
         self.update()
 
@@ -155,8 +196,13 @@ class CompareView(QWidget):
     def canvas_size(self) -> QSize:
         """Size of the shared coordinate system: the largest shown source (or partial result)."""
         w = h = 0
-        for img in self._images():
-            w, h = max(w, img.width()), max(h, img.height())
+        sizes = [
+            s.logical_size() for s in (self._left, self._right) if s is not None and not s.image.isNull()
+        ]
+        if self._partial is not None:
+            sizes.append(self._partial_size)
+        for size in sizes:
+            w, h = max(w, size.width()), max(h, size.height())
         return QSize(w, h)
 
     def _images(self) -> list[QImage]:
@@ -388,9 +434,11 @@ class CompareView(QWidget):
         if src is None:
             return
         smooth = self._smooth if src.is_original else self._zoom < 1.0
-        self._draw_image(p, pane, src.image, smooth=smooth)
+        self._draw_image(p, pane, src.image, smooth=smooth, checker=src.image.hasAlphaChannel())
 
-    def _draw_image(self, p: QPainter, pane: QRect, image: QImage, *, smooth: bool) -> None:
+    def _draw_image(
+        self, p: QPainter, pane: QRect, image: QImage, *, smooth: bool, checker: bool = False
+    ) -> None:
         """Draw the part of ``image`` that is visible in ``pane``, stretched onto the canvas."""
         c = self.canvas_size()
         if image.isNull() or c.isEmpty():
@@ -408,6 +456,11 @@ class CompareView(QWidget):
         source = QRectF(visible.left() * sx, visible.top() * sy, visible.width() * sx, visible.height() * sy)
         top_left = QPointF(pane.topLeft()) + (visible.topLeft() - self._offset) * self._zoom
         target = QRectF(top_left, visible.size() * self._zoom)
+        if checker:
+            # Transparency as the checkerboard every image editor uses, fixed to the screen so it
+            # never looks like part of the picture (a flat grey could be pixels).
+            p.setBrushOrigin(pane.topLeft())
+            p.fillRect(target, QBrush(checkerboard()))
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         p.drawImage(target, image, source)
 
@@ -505,7 +558,7 @@ class CompareView(QWidget):
             QRectF(box.left(), cy - 8, box.width(), 40), Qt.AlignmentFlag.AlignCenter, self._empty_title
         )
         p.setFont(self.font())
-        p.setPen(dim)
+        p.setPen(fg)  # a dimmed hint fell below 4.5:1 on the light theme's grey view
         p.drawText(
             QRectF(box.left(), cy + 34, box.width(), 28), Qt.AlignmentFlag.AlignCenter, self._empty_hint
         )

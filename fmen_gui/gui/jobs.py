@@ -32,9 +32,10 @@ class JobSpec:
     precision: str = "auto"
     tile: int | str = "auto"
     out_dir: Path | None = None  # None: beside the input
-    fmt: str = "png"
+    fmt: str | None = "png"  # None: the input's format (BMP and GIF become PNG)
     quality: int = 95
     template: str = "{stem}_{model}_x{scale}"
+    background: tuple[int, int, int] = (255, 255, 255)  # fills transparent areas in JPEG output
 
     def engine_key(self) -> tuple[object, ...]:
         """The fields that decide which network is loaded (a change means a reload)."""
@@ -53,3 +54,4 @@ class JobOutcome:
     seconds: float
     label: str
     device_label: str
+    filled_with: str = ""  # "#rrggbb" that filled see-through pixels (JPEG), "" when none were

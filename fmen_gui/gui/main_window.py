@@ -11,12 +11,24 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QMimeData,
+    QObject,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QColor,
+    QDesktopServices,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDropEvent,
@@ -32,6 +44,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -40,6 +53,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QTextEdit,
     QToolBar,
     QToolButton,
@@ -48,10 +63,11 @@ from PySide6.QtWidgets import (
 )
 
 from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
-from fmen_gui.gui import icons
+from fmen_gui.gui import icons, session
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
+from fmen_gui.gui.eta import FinishRates, queue_seconds_left
 from fmen_gui.gui.files import collect_images
-from fmen_gui.gui.imaging import ImageLoader, LoadedImage
+from fmen_gui.gui.imaging import PREVIEW_MAX_PIXELS, ImageLoader, LoadedImage
 from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
 from fmen_gui.gui.queue import (
     CANCELLED,
@@ -68,7 +84,7 @@ from fmen_gui.gui.queue import (
     Result,
     format_seconds,
 )
-from fmen_gui.gui.settings import FORMATS, AppSettings, SettingsStore
+from fmen_gui.gui.settings import BACKGROUNDS, FORMATS, AppSettings, SettingsStore, background_rgb
 from fmen_gui.gui.settings_panel import SettingsPanel
 from fmen_gui.gui.theme import apply_theme, icon_colours
 from fmen_gui.gui.worker import WorkerController
@@ -77,6 +93,25 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILTER_EXTS = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
 STATUS_MESSAGE_MS = 8000
+HOWTO_TITLE = "Make pictures larger and sharper in four steps"
+HOWTO = (
+    "<ol>"
+    "<li><b>Add images</b>: drop files or folders on the window, Open… (Ctrl+O), or paste "
+    "(Ctrl+V).</li>"
+    "<li><b>Choose</b> on the right: FMEN (quality) or FMEN-S (speed), the scale, and where and "
+    "how to save (by default beside the input, in its own format).</li>"
+    "<li><b>Upscale</b> (Ctrl+Enter). Tiles appear as they finish; Esc cancels and saves "
+    "nothing.</li>"
+    "<li><b>Compare</b>: drag the divider, wheel to zoom, drag to pan, hold Space for the "
+    "original. Copy Result (Ctrl+Shift+C) or Open Output Folder (Ctrl+Shift+O).</li>"
+    "</ol>"
+    "<p>Right-click a queue item to upscale it again with other settings and compare both "
+    "results side by side.</p>"
+)
+HOWTO_KEYS = (
+    "In the view: ←/→ move the divider, hold Space to see the original. In the queue: Delete removes."
+)
+RUNNING_SIDE = "\x00running"  # side-picker data of the running job (never a result label)
 
 
 class DropOverlay(QWidget):
@@ -126,6 +161,7 @@ class MainWindow(QMainWindow):
         controller: WorkerController | None = None,
         weights_override: Path | None = None,
         parent: QWidget | None = None,
+        keep_queue: bool = True,
     ) -> None:
         super().__init__(parent)
         self.store = store if store is not None else SettingsStore()
@@ -146,10 +182,18 @@ class MainWindow(QMainWindow):
         self._downloading = False
         self._closing = False
         self._last_run = ""
+        self._finish_rates = FinishRates()  # learned seconds per output megapixel of saving
+        self._engine_labels: dict[str, str] = {}  # weights file -> label the engine reported
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)
         self._save_timer.timeout.connect(self.save_settings)
+        self._queue_timer = QTimer(self)  # saves the queue shortly after it changes
+        self._queue_timer.setSingleShot(True)
+        self._queue_timer.setInterval(300)
+        self._queue_timer.timeout.connect(self.save_queue)
+        self._result_requests: dict[int, tuple[int, str, tuple[int, int], float]] = {}
+        self._next_result_request = -1
         self._eta_timer = QTimer(self)
         self._eta_timer.setInterval(500)
         self._eta_timer.timeout.connect(self._tick_eta)
@@ -159,9 +203,15 @@ class MainWindow(QMainWindow):
         self._connect_worker()
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
+        # Finished results of a restored queue, held at display size like new ones.
+        self.result_loader = ImageLoader(self, max_pixels=PREVIEW_MAX_PIXELS)
+        self.result_loader.loaded.connect(self._on_result_loaded)
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
         self._restore_layout()
+        self._keep_queue = keep_queue  # restore the last queue and save this one (not in scripts)
+        if keep_queue:
+            self.restore_queue()
         self._update_actions()
         self._update_status_labels()
         app = QApplication.instance()
@@ -288,6 +338,12 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(
             "&Save As…", self.save_as, ["Ctrl+S"], "Save the shown result elsewhere"
         )
+        self.open_folder_action = self._action(
+            "Open Output &Folder", self.open_output_folder, ["Ctrl+Shift+O"], "Show the results' folder"
+        )
+        self.copy_action = self._action(
+            "&Copy Result", self.copy_result, ["Ctrl+Shift+C"], "Copy the shown result to the clipboard"
+        )
         self.import_action = self._action("&Import Weights…", self.import_weights)
         self.download_action = self._action("&Download Official FMEN-S ×4", self.download_official)
         self.clear_action = self._action("Remove &Finished", self.clear_finished)
@@ -326,12 +382,17 @@ class MainWindow(QMainWindow):
         theme_group.addAction(self.dark_action)
         theme_group.addAction(self.light_action)
         self.about_action = self._action("&About FMEN Upscaler", self.about)
+        self.howto_action = self._action("&How to Use", self.show_howto, ["F1"], "A short how-to")
+        self.shortcuts_action = self._action(
+            "&Keyboard Shortcuts", self.show_shortcuts, ["Ctrl+/"], "Every keyboard shortcut"
+        )
         self.clear_button.setDefaultAction(self.clear_action)
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for a in (self.open_action, self.paste_action, self.save_action):
+        for a in (self.open_action, self.paste_action, self.save_action, self.copy_action):
             m.addAction(a)
+        m.addAction(self.open_folder_action)
         m.addSeparator()
         m.addAction(self.import_action)
         m.addAction(self.download_action)
@@ -357,6 +418,9 @@ class MainWindow(QMainWindow):
         tm.addAction(self.dark_action)
         tm.addAction(self.light_action)
         m = mb.addMenu("&Help")
+        m.addAction(self.howto_action)
+        m.addAction(self.shortcuts_action)
+        m.addSeparator()
         m.addAction(self.about_action)
 
         tb = QToolBar("Main")
@@ -485,6 +549,7 @@ class MainWindow(QMainWindow):
             "output_format",
             "quality",
             "template",
+            "background",
         ):
             setattr(self.settings, name, getattr(p, name))
 
@@ -517,8 +582,8 @@ class MainWindow(QMainWindow):
         elif not message:
             message = "No images found"
         self.show_message(message)
-        if added and self._current_key is None:
-            self.select(added[0].key)
+        if added:
+            self._select_new(added)
         self._update_actions()
         if self._batch:
             self._dispatch()
@@ -544,10 +609,12 @@ class MainWindow(QMainWindow):
         if image.isNull():
             self.show_message("The clipboard holds no image")
             return
-        from fmen_gui.weights.registry import user_data_dir
-
-        folder = user_data_dir() / "pasted"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.pasted_folder()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_message(f"Could not create {folder}: {exc.strerror or exc}")
+            return
         path = folder / time.strftime("clipboard-%Y%m%d-%H%M%S.png")
         n = 2
         while path.exists():
@@ -557,6 +624,53 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not store the pasted image in {folder}")
             return
         self.add_paths([path])
+
+    def pasted_folder(self) -> Path:
+        """Where a pasted image (and so, by default, its result) is saved: where users look.
+
+        The output folder when one is set, otherwise ``Pictures/FMEN Upscaler``; never a
+        hidden application folder, where results could not be found again.
+        """
+        if self.settings.output_dir:
+            return Path(self.settings.output_dir).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_pictures_dir()) / "FMEN Upscaler"
+
+    def output_folder(self) -> Path | None:
+        """The folder results go to: of the shown result, the output setting, or the input's."""
+        self._merge_panel()
+        result = self.shown_result()
+        if result is not None:
+            return result.path.parent
+        if self.settings.output_dir:
+            return Path(self.settings.output_dir).expanduser()
+        item = self.current_item()
+        return item.path.parent if item is not None else None
+
+    def open_output_folder(self) -> None:
+        """Show the results' folder in the system's file manager."""
+        folder = self.output_folder()
+        if folder is None or not folder.is_dir():
+            self.show_message("No output folder yet: set one under Output, or upscale an image first")
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"Could not open {folder}")
+
+    def copy_result(self) -> None:
+        """Put the shown result on the clipboard: its pixels (from the saved file) and its file."""
+        result = self.shown_result()
+        if result is None:
+            self.show_message("No result to copy yet")
+            return
+        image = QImage(str(result.path))  # full size, as saved (the window may show less)
+        if image.isNull():
+            image = result.image
+        mime = QMimeData()
+        mime.setImageData(image)
+        mime.setUrls([QUrl.fromLocalFile(str(result.path))])
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.show_message(f"Copied {result.path.name} ({image.width()}×{image.height()})")
 
     def remove_items(self, keys: list[int]) -> None:
         running_key = self._running[1] if self._running else None
@@ -585,6 +699,9 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         item.thumb, item.original, item.in_size = loaded.thumb, loaded.image, loaded.size
+        item.frames = loaded.frames
+        if item.frames > 1:
+            self.show_message(f"{item.name}: {item.animation_note()}")
         if item.status == LOADING:
             item.status = PENDING
         self._set_expected(item)
@@ -602,6 +719,7 @@ class MainWindow(QMainWindow):
         item.status, item.message = FAILED, reason
         self.model.changed(key)
         self.show_message(f"{item.name}: {reason}")
+        self._update_actions()
         self.item_finished.emit(key)
         if self._batch:
             self._dispatch()
@@ -617,11 +735,94 @@ class MainWindow(QMainWindow):
                 self._set_expected(item)
                 self.model.changed(item.key)
 
+    # ------------------------------------------------------------------ queue across restarts
+    def queue_records(self) -> list[dict[str, object]]:
+        """The queue as plain records; a running or unread item comes back as queued."""
+        records: list[dict[str, object]] = []
+        for item in self.model.items():
+            status = item.status if item.status in FINISHED_STATES else PENDING
+            records.append(
+                {
+                    "path": str(item.path),
+                    "status": status,
+                    "message": item.message if status in FINISHED_STATES else "",
+                    "results": [
+                        {"label": r.label, "path": str(r.path), "size": list(r.size), "seconds": r.seconds}
+                        for r in item.results.values()
+                    ],
+                }
+            )
+        return records
+
+    def save_queue(self) -> None:
+        """Write the queue now (it is also written shortly after every change)."""
+        self._queue_timer.stop()
+        if self._keep_queue:
+            session.save_queue(self.queue_records())
+
+    def restore_queue(self) -> None:
+        """Queue again what was there when the app last quit (or crashed), with its results.
+
+        Inputs that are gone are skipped; results whose files are gone are dropped, and an item
+        left without any goes back to the queue instead of claiming "done".
+        """
+        restored = 0
+        for record in session.load_queue():
+            path = Path(str(record["path"]))
+            if not path.is_file():
+                continue
+            item = self.model.add(path)
+            restored += 1
+            results = [r for r in record.get("results", []) if isinstance(r, dict)]
+            kept = [r for r in results if Path(str(r.get("path", ""))).is_file()]
+            status = str(record.get("status", PENDING))
+            if status in FINISHED_STATES and (kept or status != DONE):
+                item.status, item.message = status, str(record.get("message", ""))
+            for r in kept:
+                request = self._next_result_request
+                self._next_result_request -= 1
+                size = r.get("size") or [0, 0]
+                self._result_requests[request] = (
+                    item.key,
+                    str(r.get("label", "")),
+                    (int(size[0]), int(size[1])),
+                    float(r.get("seconds", 0.0)),
+                )
+                self.result_loader.request(request, Path(str(r["path"])))
+                item.results[str(r.get("label", ""))] = Result(
+                    str(r.get("label", "")), Path(str(r["path"])), QImage(), (int(size[0]), int(size[1])), 0.0
+                )
+            self.loader.request(item.key, path)
+        if restored:
+            noun = "image" if restored == 1 else "images"
+            self.show_message(f"Restored the queue: {restored} {noun}")
+            self.select(self.model.items()[0].key)
+
+    def _on_result_loaded(self, request: int, loaded: LoadedImage) -> None:
+        info = self._result_requests.pop(request, None)
+        item = self.model.find(info[0]) if info else None
+        if info is None or item is None or info[1] not in item.results:
+            return
+        _key, label, size, seconds = info
+        item.results[label] = Result(label, loaded.path, loaded.image, size, seconds)
+        self.model.changed(item.key)
+        if item.key == self._current_key:
+            self._show_item(item)
+
     # ------------------------------------------------------------------ selection and display
     def select(self, key: int) -> None:
         row = self.model.row_of(key)
         if row >= 0:
             self.queue_view.setCurrentIndex(self.model.index(row))
+
+    def _select_new(self, added: list[QueueItem]) -> None:
+        """Select what was just added and scroll it into view: the user looks for it there."""
+        first, last = self.model.row_of(added[0].key), self.model.row_of(added[-1].key)
+        self.queue_view.scrollTo(self.model.index(last))
+        self.select(added[0].key)
+        selection = QItemSelection(self.model.index(first), self.model.index(last))
+        self.queue_view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.queue_view.scrollTo(self.model.index(first))
 
     def current_item(self) -> QueueItem | None:
         return self.model.find(self._current_key) if self._current_key is not None else None
@@ -644,39 +845,61 @@ class MainWindow(QMainWindow):
         info = item.size_text()
         self.image_info.setText(f"{item.name}  ·  {info}" if info else item.name)
 
+    def _is_running(self, item: QueueItem) -> bool:
+        return self._running is not None and self._running[1] == item.key
+
     def _fill_side_pickers(self, item: QueueItem | None) -> None:
-        labels = [ORIGINAL, *(item.results.keys() if item else [])]
-        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, labels[-1])):
+        """List the original, every finished result and, while it runs, the item's own job.
+
+        Entries carry their result label as item data; the running job's entry carries
+        ``RUNNING_SIDE`` and is shown on the right, so the pane and the dropdown name the model
+        and scale of the job that is running, not of an earlier result of the same image.
+        """
+        entries = [(ORIGINAL, ORIGINAL), *((label, label) for label in (item.results if item else {}))]
+        if item is not None and self._is_running(item):
+            entries.append((f"{item.job_label} (running…)", RUNNING_SIDE))
+        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, entries[-1][1])):
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(labels)
-            combo.setCurrentIndex(labels.index(default))
+            for text, data in entries:
+                combo.addItem(text, data)
+            combo.setCurrentIndex(max(0, combo.findData(default)))
             combo.setEnabled(item is not None)
             combo.blockSignals(False)
 
+    @staticmethod
+    def _side_of(combo: QComboBox) -> str:
+        """The label (or ``RUNNING_SIDE``) chosen in a side picker."""
+        data = combo.currentData()
+        return str(data) if data else ORIGINAL
+
     def _source_for(self, item: QueueItem, label: str) -> Source | None:
+        if label == RUNNING_SIDE and item.original is not None:
+            # The running job's tiles are painted over the dimmed original, under its own label.
+            return Source(item.original, item.job_label, is_original=True)
         if label == ORIGINAL or label not in item.results:
             return Source(item.original, ORIGINAL, is_original=True) if item.original is not None else None
-        return Source(item.results[label].image, label)
+        result = item.results[label]
+        shown = result.image.width()
+        if 0 < shown < result.size[0]:  # a big result is held as a reduced copy: say so
+            label = f"{label} (preview {round(100 * shown / result.size[0])}%)"
+        return Source(result.image, label, size=QSize(*result.size))
 
     def _apply_sides(self, keep_view: bool = True) -> None:
         item = self.current_item()
         if item is None or item.original is None:
             self.view.clear()
             return
-        left = self._source_for(item, self.left_combo.currentText() or ORIGINAL)
-        right_label = self.right_combo.currentText() or ORIGINAL
-        if right_label == ORIGINAL and self._running and self._running[1] == item.key:
-            right = None  # the running job's tiles are painted there
-        else:
-            right = self._source_for(item, right_label)
+        left = self._source_for(item, self._side_of(self.left_combo))
+        right = self._source_for(item, self._side_of(self.right_combo))
         original = Source(item.original, ORIGINAL, is_original=True)
-        if right is None:
-            right = Source(item.original, self._running_label(), is_original=True)
         self.view.set_sources(left, right, original=original, keep_view=keep_view)
         self._update_actions()
 
     def _running_label(self) -> str:
+        """The label of a job started now with the current settings (before the engine says)."""
+        if self.panel.weights_override is not None:
+            return self._engine_labels.get(str(self.panel.weights_override), self.panel.weights_override.name)
         s = self.settings
         return f"{'FMEN-S' if s.model == 'fmen-s' else 'FMEN'} ×{s.scale}"
 
@@ -724,9 +947,13 @@ class MainWindow(QMainWindow):
                 self.idle.emit()
             return
         spec = self.job_spec(item)
+        item.job_label = self._running_label()
         item.status, item.message, item.done, item.total = RUNNING, "", 0, 0
         item.job_id, item.started_at, item.first_tile_at = spec.job_id, time.monotonic(), None
+        item.last_tile_at = None
         self._set_expected(item)
+        item.job_fmt = self._output_format_key(item)
+        item.finish_estimate = self._finish_seconds(item)
         self._running = (spec.job_id, item.key)
         self.model.changed(item.key)
         self.controller.submit(spec)
@@ -753,9 +980,10 @@ class MainWindow(QMainWindow):
             precision=s.precision,
             tile="auto" if s.tile == 0 else s.tile,
             out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
-            fmt=s.output_format,
+            fmt=s.output_format or None,  # None: the input's format, decided by the engine
             quality=s.quality,
             template=s.template,
+            background=background_rgb(s.background),
         )
 
     def cancel(self) -> None:
@@ -792,10 +1020,16 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, label: str, device_label: str) -> None:
         self.model_label.setText(label)
         self.device_label.setText(device_label)
+        if self.panel.weights_override is not None:
+            self._engine_labels[str(self.panel.weights_override)] = label
         if self._running:
             item = self.model.find(self._running[1])
             if item is not None:
                 item.first_tile_at = time.monotonic()  # the ETA is about tiles, not loading
+                if item.job_label != label:  # the engine knows best (e.g. a weights file's scale)
+                    item.job_label = label
+                    if item.key == self._current_key:
+                        self._show_item(item)
         self.show_message(f"{label} ready on {device_label}", 3000)
 
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
@@ -803,6 +1037,7 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         item.done, item.total = done, total
+        item.last_tile_at = time.monotonic()
         self.model.changed(item.key)
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
@@ -819,6 +1054,39 @@ class MainWindow(QMainWindow):
     def _tick_eta(self) -> None:
         if self._running:
             self.model.changed(self._running[1])
+        self._update_queue_title()
+
+    def _output_format_key(self, item: QueueItem) -> str:
+        """The output format an item's job writes ("png"), for the saving-time estimate."""
+        key = self.settings.output_format or item.path.suffix.lower().lstrip(".")
+        return {"jpeg": "jpg", "tif": "tiff"}.get(key, key)
+
+    def _finish_seconds(self, item: QueueItem, fmt: str | None = None) -> float:
+        if item.expected_out is None:
+            return 0.0
+        pixels = item.expected_out[0] * item.expected_out[1]
+        return self._finish_rates.seconds(fmt or self._output_format_key(item), pixels)
+
+    def queue_eta(self, now: float | None = None) -> float | None:
+        """Seconds until the running image and every queued one are saved (None: not known yet)."""
+        item = self.model.find(self._running[1]) if self._running else None
+        if item is None or item.expected_out is None:
+            return None
+        queued = [
+            (i.expected_out[0] * i.expected_out[1], self._finish_seconds(i))
+            for i in self.model.items()
+            if i.status == PENDING and i.expected_out is not None and self._batch
+        ]
+        return queue_seconds_left(
+            time.monotonic() if now is None else now,
+            item.first_tile_at,
+            item.done,
+            item.total,
+            item.expected_out[0] * item.expected_out[1],
+            item.finish_estimate,
+            queued,
+            item.last_tile_at,
+        )
 
     def _job_done(self, item: QueueItem | None) -> None:
         self._running = None
@@ -835,17 +1103,28 @@ class MainWindow(QMainWindow):
         item = self._running_item(outcome.job_id)
         if item is None:
             return
+        if item.last_tile_at is not None:  # learn how long saving took, for the next estimates
+            fmt = outcome.dst.suffix.lower().lstrip(".")
+            fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt)
+            pixels = outcome.out_size[0] * outcome.out_size[1]
+            self._finish_rates.learn(fmt, pixels, time.monotonic() - item.last_tile_at)
         item.results.pop(outcome.label, None)  # a re-run replaces, and moves to the end
         item.results[outcome.label] = Result(
             outcome.label, outcome.dst, preview, outcome.out_size, outcome.seconds
         )
-        item.status, item.message = DONE, f"Saved {outcome.dst}"
+        saved = f"Saved {outcome.dst}"
+        if outcome.filled_with:
+            fill = BACKGROUNDS.get(outcome.filled_with, outcome.filled_with)
+            saved += f" (JPEG has no transparency: transparent areas filled with {fill})"
+        if item.frames > 1:
+            saved += f"; {item.animation_note()}"
+        item.status, item.message = DONE, saved
         item.done = item.total = max(item.total, 1)
         self._last_run = f"{outcome.label}: {format_seconds(outcome.seconds)}"
         self.model_label.setText(outcome.label)
         self.device_label.setText(outcome.device_label)
         self._update_status_labels()
-        self.show_message(f"Saved {outcome.dst}")
+        self.show_message(saved)
         self._job_done(item)
 
     def _on_job_failed(self, job_id: int, reason: str) -> None:
@@ -916,7 +1195,7 @@ class MainWindow(QMainWindow):
         item = self.current_item()
         if item is None or not item.results:
             return None
-        label = self.right_combo.currentText()
+        label = self._side_of(self.right_combo)
         return item.results.get(label) or item.latest_result()
 
     def save_as(self) -> None:
@@ -960,10 +1239,73 @@ class MainWindow(QMainWindow):
         self.upscale_action.setEnabled(has_items and not self._batch)
         self.cancel_action.setEnabled(busy or self._batch or self._downloading)
         self.save_action.setEnabled(self.shown_result() is not None)
-        count = self.model.rowCount()
-        done = sum(1 for i in self.model.items() if i.status == DONE)
-        self.queue_title.setText(f"Queue · {done}/{count} done" if count else "Queue")
+        self.copy_action.setEnabled(self.shown_result() is not None)
+        self._update_queue_title()
+        if not self._closing:
+            self._queue_timer.start()
         self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
+
+    def _update_queue_title(self) -> None:
+        """ "Queue · 2/5 done · 1 failed · about 3 min left": failures are never counted as done."""
+        items = self.model.items()
+        if not items:
+            self.queue_title.setText("Queue")
+            return
+        done = sum(1 for i in items if i.status == DONE)
+        failed = sum(1 for i in items if i.status == FAILED)
+        parts = [f"Queue · {done}/{len(items)} done"]
+        if failed:
+            parts.append(f"{failed} failed")
+        eta = self.queue_eta()
+        if eta is not None:
+            parts.append(f"about {format_seconds(eta)} left")
+        self.queue_title.setText(" · ".join(parts))
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(command, keys) of every action that has a shortcut, read from the actions themselves.
+
+        Generated, not written out, so the list cannot drift from what the keys really do.
+        """
+        rows = []
+        for action in self.actions():
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            if keys:
+                rows.append((action.text().replace("&", "").replace("…", ""), " or ".join(keys)))
+        return rows
+
+    def show_shortcuts(self) -> QDialog:
+        """A table of the window's shortcuts (non-modal, so it can stay open while working)."""
+        dialog = QDialog(self)
+        dialog.setObjectName("shortcutsDialog")
+        dialog.setWindowTitle("Keyboard Shortcuts — FMEN Upscaler")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        rows = self.shortcut_rows()
+        table = QTableWidget(len(rows), 2, dialog)
+        table.setHorizontalHeaderLabels(["Command", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        for r, (command, keys) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(command))
+            table.setItem(r, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(QLabel(HOWTO_KEYS))
+        dialog.resize(460, 560)
+        dialog.show()
+        return dialog
+
+    def show_howto(self) -> QMessageBox:
+        """The few steps of a first use, shown non-modally."""
+        box = QMessageBox(QMessageBox.Icon.Information, "How to use FMEN Upscaler", HOWTO_TITLE, parent=self)
+        box.setObjectName("howtoDialog")
+        box.setInformativeText(HOWTO)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        return box
 
     def about(self) -> None:
         QMessageBox.about(
@@ -1063,5 +1405,7 @@ class MainWindow(QMainWindow):
             self.save_settings()
         except Exception:
             log.exception("could not save the settings")
+        self.save_queue()
         self.controller.shutdown()
         self.loader.wait()
+        self.result_loader.wait()

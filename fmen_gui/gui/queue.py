@@ -45,6 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.gui.eta import item_seconds_left
+from fmen_gui.gui.theme import text_colour
+
 PENDING, LOADING, RUNNING, DONE, FAILED, CANCELLED = (
     "pending",
     "loading",
@@ -89,28 +92,42 @@ class QueueItem:
     thumb: QImage | None = None
     original: QImage | None = None
     in_size: tuple[int, int] | None = None
+    frames: int = 1  # >1: an animation; only its first frame is upscaled
     expected_out: tuple[int, int] | None = None
     done: int = 0
     total: int = 0
     started_at: float | None = None
     first_tile_at: float | None = None
+    last_tile_at: float | None = None
+    finish_estimate: float = 0.0  # seconds expected for encoding and writing after the last tile
+    job_fmt: str = ""  # output format key of the running job ("png"), for the ETA's rates
     job_id: int | None = None
+    job_label: str = ""  # model and scale of the job running or last started ("FMEN ×4")
     results: dict[str, Result] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    def animation_note(self) -> str:
+        """ "first frame only (animation of 12 frames)" for animations, else ""."""
+        return f"first frame only (animation of {self.frames} frames)" if self.frames > 1 else ""
+
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
 
-    def eta_seconds(self) -> float | None:
-        """Time left, extrapolated from the tiles done so far (None until it can be told)."""
-        if self.status != RUNNING or not self.total or self.done <= 0 or self.first_tile_at is None:
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Time left: remaining tiles plus saving (None until it can be told); see ``gui.eta``."""
+        if self.status != RUNNING:
             return None
-        elapsed = time.monotonic() - self.first_tile_at
-        per_tile = elapsed / self.done
-        return max(0.0, per_tile * (self.total - self.done))
+        return item_seconds_left(
+            time.monotonic() if now is None else now,
+            self.first_tile_at,
+            self.done,
+            self.total,
+            self.finish_estimate,
+            self.last_tile_at,
+        )
 
     def size_text(self) -> str:
         if self.in_size is None:
@@ -119,6 +136,8 @@ class QueueItem:
         out = self.latest_result().size if self.results else self.expected_out
         if out is not None:
             text += f" → {out[0]}×{out[1]}"
+        if self.frames > 1:
+            text += " · first frame only"
         return text
 
     def latest_result(self) -> Result:
@@ -154,6 +173,8 @@ class QueueModel(QAbstractListModel):
             return item.name
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = str(item.path)
+            if item.frames > 1:
+                tip += f"\n{item.animation_note().capitalize()}"
             if item.message:
                 tip += f"\n{item.message}"
             return tip
@@ -275,8 +296,7 @@ class QueueDelegate(QStyledItemDelegate):
         small.setPointSizeF(max(7.5, small.pointSizeF() * 0.88))
         p.setFont(small)
         sfm = p.fontMetrics()
-        dim = QColor(palette.color(QPalette.ColorRole.Text))
-        dim.setAlpha(160)
+        dim = QColor(text_colour("dim"))
         line2 = top + fm.height() + 2
         p.setPen(dim)
         p.drawText(
@@ -296,7 +316,7 @@ class QueueDelegate(QStyledItemDelegate):
         elif item.status in (FAILED, CANCELLED) and item.message:
             status = f"{status}: {item.message}"
         line3 = line2 + sfm.height() + 1
-        colour = STATUS_COLOURS.get(item.status)
+        colour = text_colour(item.status) if item.status in STATUS_COLOURS else None
         p.setPen(QColor(colour) if colour else dim)
         p.drawText(
             QRect(text_left, line3, text_w, sfm.height()),

@@ -24,6 +24,11 @@ PRECISIONS: dict[str, str] = {"auto": "Auto", "fp32": "FP32", "fp16": "FP16", "b
 # ``fmen_gui.engine.images.OUTPUT_FORMATS`` but stays importable without the engine.
 FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
 LOSSY_FORMATS = frozenset({"jpg", "webp"})
+# The output format setting: "" keeps the input's format (BMP and GIF become PNG), like the CLI.
+SAME_AS_INPUT = ""
+OUTPUT_CHOICES: dict[str, str] = {SAME_AS_INPUT: "Same as input", **FORMATS}
+# What transparent areas become in formats without alpha (JPEG): "#rrggbb" -> name for the UI.
+BACKGROUNDS: dict[str, str] = {"#ffffff": "white", "#000000": "black", "#808080": "grey"}
 DEFAULT_TEMPLATE = "{stem}_{model}_x{scale}"
 THEMES = ("dark", "light")
 VIEW_MODES = ("slider", "side")
@@ -39,9 +44,10 @@ class AppSettings:
     precision: str = "auto"
     tile: int = 0  # 0 means "auto"; otherwise low-resolution pixels per tile side
     output_dir: str = ""  # empty means "beside the input"
-    output_format: str = "png"
+    output_format: str = SAME_AS_INPUT  # a key of OUTPUT_CHOICES
     quality: int = 95
     template: str = DEFAULT_TEMPLATE
+    background: str = "#ffffff"  # a key of BACKGROUNDS
     theme: str = "dark"
     view_mode: str = "slider"
     smooth: bool = False  # how the original is enlarged: nearest (honest pixels) or smooth
@@ -63,12 +69,18 @@ class AppSettings:
             scale=self.scale if self.scale in SCALES else d.scale,
             precision=self.precision if self.precision in PRECISIONS else d.precision,
             tile=self.tile if 0 <= self.tile <= 8192 else d.tile,
-            output_format=self.output_format if self.output_format in FORMATS else d.output_format,
+            output_format=self.output_format if self.output_format in OUTPUT_CHOICES else d.output_format,
             quality=min(100, max(1, self.quality)),
             template=self.template.strip() or d.template,
+            background=self.background if self.background in BACKGROUNDS else d.background,
             theme=self.theme if self.theme in THEMES else d.theme,
             view_mode=self.view_mode if self.view_mode in VIEW_MODES else d.view_mode,
         )
+
+
+def background_rgb(key: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` as an (r, g, b) tuple, the form the encoder takes."""
+    return (int(key[1:3], 16), int(key[3:5], 16), int(key[5:7], 16))
 
 
 def _coerce(value: Any, default: Any) -> Any:

@@ -33,11 +33,13 @@ from PySide6.QtWidgets import (
 
 from fmen_gui.errors import FmenError
 from fmen_gui.gui.settings import (
+    BACKGROUNDS,
     DEFAULT_TEMPLATE,
-    FORMATS,
     LOSSY_FORMATS,
     MODELS,
+    OUTPUT_CHOICES,
     PRECISIONS,
+    SAME_AS_INPUT,
     SCALES,
     AppSettings,
 )
@@ -205,25 +207,36 @@ class SettingsPanel(QScrollArea):
         h.addWidget(self.folder_button)
         form.addRow("Folder", folder)
         self.format_combo = QComboBox()
-        for key, text in FORMATS.items():
+        for key, text in OUTPUT_CHOICES.items():
             self.format_combo.addItem(text, key)
+        self.format_combo.setToolTip("Same as input: PNG stays PNG, JPEG stays JPEG (BMP and GIF become PNG)")
         form.addRow("Format", self.format_combo)
         self.quality_spin = QSpinBox()
         self.quality_spin.setRange(1, 100)
         self.quality_spin.setToolTip("JPEG and WebP quality (PNG and TIFF are lossless)")
         form.addRow("Quality", self.quality_spin)
+        self.background_combo = QComboBox()
+        for key, name in BACKGROUNDS.items():
+            self.background_combo.addItem(name.capitalize(), key)
+        self.background_combo.setToolTip(
+            "JPEG has no transparency: transparent areas are filled with this colour "
+            "(never with the pixels hidden under them)"
+        )
+        form.addRow("Transparent", self.background_combo)
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText(DEFAULT_TEMPLATE)
         self.template_edit.setToolTip("Fields: {stem} (input name), {model}, {scale}")
         form.addRow("File name", self.template_edit)
         self.name_preview = QLabel()
         self.name_preview.setObjectName("hint")
+        self.name_preview.setWordWrap(True)  # a long example must not widen the panel past its edge
         self.name_preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("", self.name_preview)
         self.folder_button.clicked.connect(self._choose_folder)
         self.folder_edit.textChanged.connect(self._on_text_changed)
         self.format_combo.currentIndexChanged.connect(self._on_format_changed)
         self.quality_spin.valueChanged.connect(self._emit_changed)
+        self.background_combo.currentIndexChanged.connect(self._emit_changed)
         self.template_edit.textChanged.connect(self._on_text_changed)
         return box
 
@@ -239,6 +252,7 @@ class SettingsPanel(QScrollArea):
             self.folder_edit.setText(s.output_dir)
             self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
             self.quality_spin.setValue(s.quality)
+            self.background_combo.setCurrentIndex(max(0, self.background_combo.findData(s.background)))
             self.template_edit.setText("" if s.template == DEFAULT_TEMPLATE else s.template)
         finally:
             self._updating = False
@@ -256,6 +270,7 @@ class SettingsPanel(QScrollArea):
         s.output_dir = self.folder_edit.text().strip()
         s.output_format = str(self.format_combo.currentData())
         s.quality = self.quality_spin.value()
+        s.background = str(self.background_combo.currentData())
         s.template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
         return dataclasses.replace(s)
 
@@ -315,11 +330,13 @@ class SettingsPanel(QScrollArea):
         self.weights_label.setText(text)
         self.weights_label.setVisible(bool(text))
         fmt = str(self.format_combo.currentData())
-        self.quality_spin.setEnabled(fmt in LOSSY_FORMATS)
+        self.quality_spin.setEnabled(fmt in LOSSY_FORMATS or fmt == SAME_AS_INPUT)
         template = self.template_edit.text().strip() or DEFAULT_TEMPLATE
+        ext = fmt or "jpg"
         try:
-            name = template.format(stem="photo", model=model, scale=scale, ext=fmt)
-            self.name_preview.setText(f"e.g. {name}.{fmt}")
+            name = template.format(stem="photo", model=model, scale=scale, ext=ext)
+            source = " (from photo.jpg)" if fmt == SAME_AS_INPUT else ""
+            self.name_preview.setText(f"e.g. {name}.{ext}{source}")
         except (KeyError, IndexError, ValueError):
             self.name_preview.setText("⚠ use only {stem}, {model}, {scale}")
 

@@ -28,7 +28,7 @@ from PySide6.QtGui import QImage
 
 from fmen_gui import atomicfiles
 from fmen_gui.errors import Cancelled, FmenError
-from fmen_gui.gui.imaging import array_to_qimage
+from fmen_gui.gui.imaging import array_to_qimage, preview_factor, reduced_preview
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
 
 log = logging.getLogger(__name__)
@@ -191,17 +191,34 @@ class UpscaleWorker(QObject):
             last_emit[0] = now
             self._emit_tiles(job_id, out, pending)
 
+        # Planned with the encoder's needs and the format's size limits, before any network work.
+        plan = engine.plan(data, pillow_format=images.output_format_for(dst, spec.fmt), tile=spec.tile)
         result = engine.upscale_data(
-            data, tile=spec.tile, progress=on_progress, cancel=cancel, on_tile=on_tile
+            data, tile=spec.tile, progress=on_progress, cancel=cancel, on_tile=on_tile, plan=plan
         )
         if cancel.is_set():  # cancelled after the last tile: still write nothing
             raise Cancelled("cancelled")
         # unique_path was a first guess: if that name is taken by the time the image is encoded
         # (another program, a second window), the final step takes the next number instead of
         # replacing the newcomer.
-        dst = images.write_image(dst, result, fmt=spec.fmt, quality=spec.quality, numbered=True)
+        filled = images.fills_transparency(result, dst, spec.fmt)
+        dst = images.write_image(
+            dst,
+            result,
+            fmt=spec.fmt,
+            quality=spec.quality,
+            numbered=True,
+            optimize=plan.optimize,
+            background=spec.background,
+        )
         seconds = time.perf_counter() - t0
-        preview = array_to_qimage(images.make_preview_rgb8(result))
+        # The window keeps a display copy of bounded size, not a second full-size result.
+        k = preview_factor(int(result.width), int(result.height))
+        shown = reduced_preview(result.rgb, result.alpha, k)
+        if filled and shown.shape[2] == 4:  # show what was saved: a JPEG's transparency is filled
+            shown = images.flatten_alpha(shown[..., :3], shown[..., 3], spec.background)
+        preview = array_to_qimage(shown)
+        del shown
         outcome = JobOutcome(
             job_id=job_id,
             src=spec.src,
@@ -211,6 +228,7 @@ class UpscaleWorker(QObject):
             seconds=seconds,
             label=str(engine.label),
             device_label=str(engine.device_label),
+            filled_with="#{:02x}{:02x}{:02x}".format(*spec.background) if filled else "",
         )
         self.job_finished.emit(outcome, preview)
 

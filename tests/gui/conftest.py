@@ -40,9 +40,17 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_weights(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's installed weights or writes to their data folder."""
+    """No test sees the developer's installed weights or writes to their data or Pictures folder."""
     monkeypatch.setenv("FMEN_WEIGHTS_DIR", str(tmp_path_factory.mktemp("project_weights")))
     monkeypatch.setenv("FMEN_DATA_DIR", str(tmp_path_factory.mktemp("user_data")))
+    # Pasted images are saved in the user's Pictures folder: never the real one from a test.
+    import platformdirs
+
+    pictures = str(tmp_path_factory.mktemp("Pictures"))
+    monkeypatch.setattr(platformdirs, "user_pictures_dir", lambda: pictures)
+    # A test's app never forwards its files to a developer's running window (nor to another test).
+    monkeypatch.setenv("FMEN_STATE_DIR", str(tmp_path_factory.mktemp("state")))  # the saved queue
+    monkeypatch.setenv("FMEN_GUI_INSTANCE", str(tmp_path_factory.mktemp("instance") / "fmen.sock"))
 
 
 @pytest.fixture
@@ -115,7 +123,11 @@ class FakeEngine:
         self.label = f"{'FMEN-S' if settings.model == 'fmen-s' else 'FMEN'} ×{settings.scale}"
         self.device_label = "Fake CPU"
 
-    def upscale_data(self, data, *, tile=None, progress=None, cancel=None, on_tile=None):  # type: ignore[no-untyped-def]
+    def plan(self, data, *, pillow_format=None, tile=None):  # type: ignore[no-untyped-def]
+        """The real engine's pre-flight check, without memory figures (nothing to plan here)."""
+        return SimpleNamespace(tile=tile, optimize=True, notes=())
+
+    def upscale_data(self, data, *, tile=None, progress=None, cancel=None, on_tile=None, plan=None):  # type: ignore[no-untyped-def]
         if type(self).fail_with is not None:
             raise type(self).fail_with
         s = self.scale

@@ -49,7 +49,11 @@ def test_malformed_values_fall_back_to_defaults(settings_path: Path) -> None:
     defaults = AppSettings()
     assert loaded.model == defaults.model and loaded.scale == defaults.scale
     assert loaded.tile == defaults.tile and loaded.quality == 100
-    assert loaded.output_format == "png" and loaded.theme == "dark" and loaded.view_mode == "slider"
+    assert (
+        loaded.output_format == defaults.output_format == ""
+        and loaded.theme == "dark"
+        and loaded.view_mode == "slider"
+    )
     assert loaded.smooth is True
 
 
