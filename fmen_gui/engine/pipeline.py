@@ -433,6 +433,7 @@ class Engine:
         pillow_format: str | None = None,
         tile: int | str | None = None,
         available: int | None = None,
+        ensemble: bool | None = None,
     ) -> JobPlan:
         """Check that a job can succeed and fit it into the memory there is, before it starts.
 
@@ -468,7 +469,9 @@ class Engine:
             sizes.append(current)
         pixels = out_w * out_h
         fixed = pixels * 3 * data.rgb.itemsize + JOB_OVERHEAD
-        if self.settings.ensemble:  # the float32 sum and one float32 pass (Upscaler._ensemble)
+        if (
+            self.settings.ensemble if ensemble is None else ensemble
+        ):  # Upscaler._ensemble's float32 sum and pass
             fixed += 2 * pixels * 3 * 4
         if alpha:
             fixed += pixels * ALPHA_BYTES[data.bit_depth]
@@ -529,7 +532,7 @@ class Engine:
         the plan's notes are added to the result's.
         """
         if plan is None:
-            plan = self.plan(data, tile=tile)
+            plan = self.plan(data, tile=tile, ensemble=ensemble)
         rgb = self.upscaler.upscale_rgb(
             data.rgb,
             tile=plan.tile,

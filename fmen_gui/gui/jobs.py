@@ -35,6 +35,7 @@ class JobSpec:
     fmt: str | None = "png"  # None: the input's format (BMP and GIF become PNG)
     quality: int = 95
     template: str = "{stem}_{model}_x{scale}"
+    ensemble: bool = False  # eight flipped/rotated passes averaged: best quality, 8× the time
     background: tuple[int, int, int] = (255, 255, 255)  # fills transparent areas in JPEG output
 
     def engine_key(self) -> tuple[object, ...]:

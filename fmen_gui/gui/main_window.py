@@ -545,6 +545,7 @@ class MainWindow(QMainWindow):
             "device",
             "precision",
             "tile",
+            "ensemble",
             "output_dir",
             "output_format",
             "quality",
@@ -979,6 +980,7 @@ class MainWindow(QMainWindow):
             device=s.device,
             precision=s.precision,
             tile="auto" if s.tile == 0 else s.tile,
+            ensemble=s.ensemble,
             out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
             fmt=s.output_format or None,  # None: the input's format, decided by the engine
             quality=s.quality,

@@ -43,6 +43,7 @@ class AppSettings:
     device: str = "auto"
     precision: str = "auto"
     tile: int = 0  # 0 means "auto"; otherwise low-resolution pixels per tile side
+    ensemble: bool = False  # best quality: the geometric self-ensemble, eight passes
     output_dir: str = ""  # empty means "beside the input"
     output_format: str = SAME_AS_INPUT  # a key of OUTPUT_CHOICES
     quality: int = 95

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -184,6 +185,13 @@ class SettingsPanel(QScrollArea):
             "memory and show progress more often. Tiles overlap, so the result is seamless."
         )
         form.addRow("Tile size", self.tile_spin)
+        self.ensemble_check = QCheckBox("Best quality (8× slower)")
+        self.ensemble_check.setToolTip(
+            "Runs the network on the eight flips and rotations of the image and averages them: "
+            "a little sharper and cleaner (about +0.1 dB), eight times the time."
+        )
+        form.addRow("", self.ensemble_check)
+        self.ensemble_check.toggled.connect(self._emit_changed)
         self.device_combo.currentIndexChanged.connect(self._on_device_changed)
         self.precision_combo.currentIndexChanged.connect(self._emit_changed)
         self.tile_spin.valueChanged.connect(self._emit_changed)
@@ -249,6 +257,7 @@ class SettingsPanel(QScrollArea):
             self._fill_devices(s.device)
             self._fill_precisions(s.precision)
             self.tile_spin.setValue(s.tile)
+            self.ensemble_check.setChecked(s.ensemble)
             self.folder_edit.setText(s.output_dir)
             self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
             self.quality_spin.setValue(s.quality)
@@ -267,6 +276,7 @@ class SettingsPanel(QScrollArea):
         s.device = str(self.device_combo.currentData() or "auto")
         s.precision = str(self.precision_combo.currentData() or "auto")
         s.tile = self.tile_spin.value()
+        s.ensemble = self.ensemble_check.isChecked()
         s.output_dir = self.folder_edit.text().strip()
         s.output_format = str(self.format_combo.currentData())
         s.quality = self.quality_spin.value()

@@ -192,9 +192,20 @@ class UpscaleWorker(QObject):
             self._emit_tiles(job_id, out, pending)
 
         # Planned with the encoder's needs and the format's size limits, before any network work.
-        plan = engine.plan(data, pillow_format=images.output_format_for(dst, spec.fmt), tile=spec.tile)
+        plan = engine.plan(
+            data,
+            pillow_format=images.output_format_for(dst, spec.fmt),
+            tile=spec.tile,
+            ensemble=spec.ensemble,
+        )
         result = engine.upscale_data(
-            data, tile=spec.tile, progress=on_progress, cancel=cancel, on_tile=on_tile, plan=plan
+            data,
+            tile=spec.tile,
+            ensemble=spec.ensemble,
+            progress=on_progress,
+            cancel=cancel,
+            on_tile=on_tile,
+            plan=plan,
         )
         if cancel.is_set():  # cancelled after the last tile: still write nothing
             raise Cancelled("cancelled")

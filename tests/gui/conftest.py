@@ -123,11 +123,13 @@ class FakeEngine:
         self.label = f"{'FMEN-S' if settings.model == 'fmen-s' else 'FMEN'} ×{settings.scale}"
         self.device_label = "Fake CPU"
 
-    def plan(self, data, *, pillow_format=None, tile=None):  # type: ignore[no-untyped-def]
+    def plan(self, data, *, pillow_format=None, tile=None, ensemble=None):  # type: ignore[no-untyped-def]
         """The real engine's pre-flight check, without memory figures (nothing to plan here)."""
         return SimpleNamespace(tile=tile, optimize=True, notes=())
 
-    def upscale_data(self, data, *, tile=None, progress=None, cancel=None, on_tile=None, plan=None):  # type: ignore[no-untyped-def]
+    def upscale_data(
+        self, data, *, tile=None, ensemble=None, progress=None, cancel=None, on_tile=None, plan=None
+    ):  # type: ignore[no-untyped-def]
         if type(self).fail_with is not None:
             raise type(self).fail_with
         s = self.scale
