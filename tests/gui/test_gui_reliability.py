@@ -140,6 +140,8 @@ def window_for(make_window, tiny_x2: Path, watch: Watch):  # type: ignore[no-unt
     def make(out: Path, tile: int = 0):  # type: ignore[no-untyped-def]
         window = make_window(weights=tiny_x2)
         window.panel.folder_edit.setText(str(out))
+        panel = window.panel
+        panel.format_combo.setCurrentIndex(panel.format_combo.findData("png"))  # not "same as input"
         window.panel.tile_spin.setValue(tile)
         window.statusBar().messageChanged.connect(lambda m: m and watch.messages.append(m))
         return window
