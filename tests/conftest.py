@@ -23,6 +23,21 @@ def need(path: Path) -> Path:
     return path
 
 
+def outputs_psnr(inputs: list[Path], out_dir: Path, scale: int, model: str = "fmen-s") -> float:
+    """Mean Y-PSNR of the CLI's default-named outputs of benchmark ``*_LR.png`` inputs."""
+    import numpy as np
+    from PIL import Image
+
+    from fmen_gui.metrics import psnr_y
+
+    scores = []
+    for lr in inputs:
+        hr = np.array(Image.open(str(lr).replace("_LR", "_HR")).convert("RGB"))
+        sr = np.array(Image.open(out_dir / f"{lr.stem}_{model}_x{scale}.png").convert("RGB"))
+        scores.append(psnr_y(sr, hr, scale))
+    return float(np.mean(scores))
+
+
 def slow_enabled(config: pytest.Config) -> bool:
     """Slow tests (``-m slow``) run only when selected or with ``FMEN_RUN_SLOW=1``."""
     if os.environ.get("FMEN_RUN_SLOW") == "1":

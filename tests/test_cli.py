@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from fmen_gui.cli import run
-from fmen_gui.metrics import psnr_y
-from tests.conftest import BENCHMARK, ROOT, need
+from tests.conftest import BENCHMARK, ROOT, need, outputs_psnr
 
 
 def _cli(*args: object) -> tuple[int, str, str]:
@@ -29,12 +28,7 @@ def _mean_psnr(weights: Path, dataset: str, tmp_path: Path, scale: int = 4) -> f
     out_dir = tmp_path / dataset
     code, _out, err = _cli(*inputs, "-o", out_dir, "--weights", weights, "--quiet", "--tile", "0")
     assert code == 0, err
-    scores = []
-    for lr in inputs:
-        hr = np.array(Image.open(str(lr).replace("_LR", "_HR")).convert("RGB"))
-        sr = np.array(Image.open(out_dir / f"{lr.stem}_fmen-s_x{scale}.png").convert("RGB"))
-        scores.append(psnr_y(sr, hr, scale))
-    return float(np.mean(scores))
+    return outputs_psnr(inputs, out_dir, scale)
 
 
 def test_official_weights_reach_the_published_psnr(njujet: Path, tmp_path: Path) -> None:

@@ -14,10 +14,9 @@ from PIL import Image
 from fmen_gui.cli import run
 from fmen_gui.engine.pipeline import DIHEDRAL, Upscaler, _dihedral, _dihedral_inverse
 from fmen_gui.errors import Cancelled
-from fmen_gui.metrics import psnr_y
 from fmen_gui.weights.loading import load_weights
 from fmen_gui.weights.registry import find_weights
-from tests.conftest import BENCHMARK, need
+from tests.conftest import BENCHMARK, need, outputs_psnr
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +88,6 @@ def test_ensemble_progress_covers_all_passes_and_cancel_stops_it(
         shipped_x2.upscale_rgb(photo, tile=32, ensemble=True, progress=stop_early, cancel=cancel)
 
 
-def _set5_psnr(out_dir: Path, inputs: list[Path], scale: int) -> float:
-    scores = []
-    for lr in inputs:
-        hr = np.array(Image.open(str(lr).replace("_LR", "_HR")).convert("RGB"))
-        sr = np.array(Image.open(out_dir / f"{lr.stem}_fmen-s_x{scale}.png").convert("RGB"))
-        scores.append(psnr_y(sr, hr, scale))
-    return float(np.mean(scores))
-
-
 def test_cli_ensemble_raises_set5_psnr(tmp_path: Path) -> None:
     inputs = sorted(need(BENCHMARK / "Set5" / "x4").glob("*_LR.png"))
     scores = []
@@ -110,5 +100,5 @@ def test_cli_ensemble_raises_set5_psnr(tmp_path: Path) -> None:
             stderr=err,
         )
         assert code == 0, err.getvalue()
-        scores.append(_set5_psnr(out, inputs, 4))
+        scores.append(outputs_psnr(inputs, out, 4))
     assert scores[1] > scores[0] + 0.05, scores
