@@ -308,3 +308,18 @@ def test_training_cli_rejects_a_bad_schedule() -> None:
         timeout=120,
     )
     assert proc.returncode == 2 and "bad stage" in proc.stderr
+
+
+def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) -> None:
+    from fmen_gui.training.curves import draw, histories
+
+    Trainer(_cfg(data, tmp_path / "runs" / "fmen-s_x2")).train()
+    curves = histories(tmp_path / "runs")
+    assert list(curves) == ["fmen-s_x2"] and [s for s, _ in curves["fmen-s_x2"]] == [2, 4, 6]
+    png = tmp_path / "docs" / "curves.png"
+    draw(curves, png, {"fmen-s_x2": 30.0})
+    with Image.open(png) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    assert im.size == (900, 520) and (pixels != 255).any(axis=2).mean() > 0.01
+    with pytest.raises(SystemExit, match="no validation history"):
+        draw({}, png)

@@ -64,6 +64,25 @@ def _campaign(args: argparse.Namespace) -> None:
     )
 
 
+def _curves(args: argparse.Namespace) -> None:
+    from fmen_gui.training.curves import draw, histories
+    from fmen_gui.training.data import validation_pairs
+    from fmen_gui.training.trainer import evaluate
+    from fmen_gui.weights.loading import load_weights
+
+    curves = histories(args.runs)
+    shipped = {}
+    for name in curves:  # the shipped file's score on the same slice, for the dashed line
+        model, scale = name.rsplit("_x", 1)
+        path = args.weights_dir / f"{model.replace('-', '_')}_x{scale}.safetensors"
+        if path.exists():
+            shipped[name] = evaluate(
+                load_weights(path)[0], validation_pairs(args.data, int(scale)), int(scale)
+            )
+    draw(curves, args.png, shipped)
+    print(f"wrote {args.png}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m fmen_gui.training")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -94,7 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     c.add_argument("--chunk-minutes", type=float, default=40.0)
 
-    for q in (t, e, c):
+    v = sub.add_parser("curves", help="draw every run's validation curve into a PNG")
+    v.add_argument("--runs", type=Path, default=Path("runs"))
+    v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
+    v.add_argument("--weights-dir", type=Path, default=Path("weights"))
+
+    for q in (t, e, c, v):
         q.add_argument(
             "--data", type=Path, default=DATA, help="T91/ and BSD200/ (the validation slice is held out)"
         )
@@ -104,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--hours", type=float, default=None, help="stop cleanly after this many hours")
     args = p.parse_args(argv)
     try:
-        {"train": _train, "export": _export, "campaign": _campaign}[args.cmd](args)
+        {"train": _train, "export": _export, "campaign": _campaign, "curves": _curves}[args.cmd](args)
     except ValueError as exc:
         p.error(str(exc))
     except KeyboardInterrupt:
