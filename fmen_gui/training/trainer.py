@@ -130,9 +130,9 @@ def checkpoint_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return state.get("ema") or state.get("model") or state
 
 
-def init_from(model: FMEN, path: Path) -> list[str]:
-    """Copy every tensor of a checkpoint whose name and shape match; return what was skipped."""
-    state = checkpoint_weights(torch.load(path, map_location="cpu", weights_only=True))
+def init_from(model: FMEN, checkpoint: dict[str, Any]) -> list[str]:
+    """Copy every tensor of a loaded checkpoint whose name and shape match; return what was skipped."""
+    state = checkpoint_weights(checkpoint)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
@@ -210,7 +210,7 @@ class Trainer:
     def _start_from(self, path: Path) -> None:
         """A new run from a checkpoint: a committed seed keeps its step (the schedule goes on)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
-        skipped = init_from(self.model, path)
+        skipped = init_from(self.model, state)
         if isinstance(state, dict) and "step" in state and not skipped:
             self.step = int(state["step"])
             self.wall = float(state.get("wall", 0.0))
