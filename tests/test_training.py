@@ -25,9 +25,11 @@ from PIL import Image
 from fmen_gui.engine import devices
 from fmen_gui.training import campaign as camp
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import HOLDOUT, PatchSampler, split
+from fmen_gui.training.data import HOLDOUT, PatchSampler, split, validation_pairs
 from fmen_gui.training.export import export
-from fmen_gui.training.trainer import TrainConfig, Trainer
+from fmen_gui.training.trainer import TrainConfig, Trainer, evaluate
+from fmen_gui.weights import registry
+from fmen_gui.weights.loading import load_weights
 from tests.conftest import BENCHMARK, ROOT, need
 
 TINY = sched.parse("l1:3@12:1e-3,l2:3@12:1e-4")
@@ -126,16 +128,17 @@ def _weights(t: Trainer) -> dict[str, torch.Tensor]:
     }
 
 
-def test_resume_is_exact_and_the_ema_is_what_gets_kept(data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["train", "deploy"])
+def test_resume_is_exact_and_the_ema_is_what_gets_kept(form: str, data: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)  # the same kernels in both runs
-    whole = Trainer(_cfg(data, tmp_path / "whole"))
+    whole = Trainer(_cfg(data, tmp_path / "whole", form=form))
     assert whole.train() == "finished"
 
-    Trainer(_cfg(data, tmp_path / "split")).train(max_steps=2)  # stops mid-stage...
-    first = Trainer(_cfg(data, tmp_path / "split"))
+    Trainer(_cfg(data, tmp_path / "split", form=form)).train(max_steps=2)  # stops mid-stage...
+    first = Trainer(_cfg(data, tmp_path / "split", form=form))
     assert first.step == 2
     assert first.train(max_steps=2) == "steps"  # ...and across the L1 → L2 boundary
-    resumed = Trainer(_cfg(data, tmp_path / "split"))
+    resumed = Trainer(_cfg(data, tmp_path / "split", form=form))
     assert resumed.step == 4 and resumed.train() == "finished"
 
     a, b = _weights(whole), _weights(resumed)
@@ -152,6 +155,29 @@ def test_resume_is_exact_and_the_ema_is_what_gets_kept(data: Path, tmp_path: Pat
     record = json.loads((tmp_path / "whole" / "record.json").read_text())
     assert record["steps"] == 6 and record["config"]["schedule"] == sched.format_schedule(TINY)
     assert record["amp"] == ("bfloat16" if devices.cpu_bf16_native() else "fp32")
+
+
+def test_the_deploy_form_continues_a_weights_file_and_exports_what_it_trained(
+    data: Path, tmp_path: Path
+) -> None:
+    """The campaign's way: the shipped network, trained as it ships, exported without folding."""
+    bench = need(BENCHMARK)
+    shipped = ROOT / "weights" / "fmen_s_x2.safetensors"
+    t = Trainer(_cfg(data, tmp_path / "run", form="deploy", init=shipped))
+    start = evaluate(load_weights(shipped)[0], validation_pairs(data, 2), 2)
+    assert t.step == 0 and t.validate() == pytest.approx(start, abs=1e-9)  # nothing lost at the start
+    assert t.train() == "finished"
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["form"] == "deploy"
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    assert export("fmen-s", 2, tmp_path / "run", weights_dir=weights, data=data, benchmarks=bench)
+    exported, _desc = load_weights(weights / "fmen_s_x2.safetensors")
+    for name, value in exported.state_dict().items():
+        assert torch.equal(value, best["ema"][name]), name
+    # A run folder of the other form is a clear error, not a shape mismatch deep in torch.
+    with pytest.raises(ValueError, match="deploy-form run"):
+        Trainer(_cfg(data, tmp_path / "run", form="train"))
 
 
 def test_sigterm_stops_after_the_step_with_everything_saved(data: Path, tmp_path: Path) -> None:
@@ -211,9 +237,11 @@ def test_export_only_if_better_judges_on_the_validation_slice(data: Path, tmp_pa
     assert (weights / "fmen_s_x2.safetensors").read_bytes() == before
 
 
-def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(data: Path, tmp_path: Path) -> None:
+def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bench = need(BENCHMARK)
-    runs = (camp.Run("fmen-s", 4, 2.0), camp.Run("fmen-s", 2, 1.0))
+    runs = (camp.Run("fmen-s", 4, 2.0), camp.Run("fmen-s", 2, 1.0), camp.Run("fmen-s", 2, 1.0, "photo"))
     root, seeds, weights = tmp_path / "runs", tmp_path / "seeds", tmp_path / "weights"
     weights.mkdir()
     said: list[str] = []
@@ -233,10 +261,21 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(data: Path, tmp
     assert sorted(p.name for p in seeds.iterdir()) == ["fmen-s_x4.pt"]  # ×4 only
     seed = torch.load(seeds / "fmen-s_x4.pt", weights_only=True)
     assert seed["step"] == 6 and "ema" in seed and "opt" not in seed
-    assert sorted(e["file"] for e in json.loads((weights / "manifest.json").read_text())["weights"]) == [
-        "fmen_s_x2.safetensors",
-        "fmen_s_x4.safetensors",
+    entries = json.loads((weights / "manifest.json").read_text())["weights"]
+    assert sorted((e["file"], e["kind"]) for e in entries) == [
+        ("fmen_s_x2.safetensors", "clean"),
+        ("fmen_s_x2_photo.safetensors", "photo"),
+        ("fmen_s_x4.safetensors", "clean"),
     ]
+    # The photo run started from the clean network of its size and scale, on degraded inputs.
+    photo_log = (root / "fmen-s_x2_photo" / "train.log").read_text()
+    assert f"initialised from {weights / 'fmen_s_x2.safetensors'}" in photo_log
+    photo = next(e for e in entries if e["kind"] == "photo")
+    assert photo["training"]["degradation"]["jpeg_p"] > 0
+    # The app keeps the clean network as the default; the photo one is asked for by kind.
+    monkeypatch.setenv(registry.ENV_WEIGHTS_DIR, str(weights))
+    assert registry.find_weights("fmen-s", 2).path.name == "fmen_s_x2.safetensors"
+    assert registry.find_weights("fmen-s", 2, "photo").path.name == "fmen_s_x2_photo.safetensors"
     # A fresh machine: no run folders, the committed seed carries the ×4 run on at its step.
     shutil.rmtree(root)
     longer = sched.parse("l1:3@12:1e-3,l2:5@12:1e-4")

@@ -399,6 +399,28 @@ def test_available_prefers_official_then_imported_then_bundled() -> None:
     assert (entry.source, entry.params, dict(entry.psnr)) == ("bundled", 1, {"Set5": 32.1})
 
 
+def test_photo_weights_are_never_the_default_and_unknown_kinds_are_ignored() -> None:
+    bundled = registry.project_weights_dir()
+    clean = dummy(bundled, "fmen_s_x4.safetensors", "fmen-s", 4)
+    photo = {**dummy(bundled, "fmen_s_x4_photo.safetensors", "fmen-s", 4), "kind": "photo"}
+    odd = {**dummy(bundled, "fmen_s_x2_odd.safetensors", "fmen-s", 2), "kind": "anime"}
+    write_manifest(bundled, [clean, photo, odd])  # the photo entry last: it still is no default
+
+    assert registry.find_weights("fmen-s", 4).path.name == "fmen_s_x4.safetensors"
+    found = registry.find_weights("fmen-s", 4, "photo")
+    assert (found.path.name, found.kind, found.label) == (
+        "fmen_s_x4_photo.safetensors",
+        "photo",
+        "FMEN-S ×4 photo (bundled)",
+    )
+    assert set(registry.available("photo")) == {("fmen-s", 4)}
+    assert ("fmen-s", 2) not in registry.available()  # the unknown kind is skipped
+    with pytest.raises(registry.MissingWeightsError) as info:
+        registry.find_weights("fmen", 4, "photo")
+    assert_one_line(info.value)
+    assert "photo" in str(info.value)
+
+
 def test_corrupt_manifest_is_reported_not_ignored() -> None:
     folder = registry.user_weights_dir()
     folder.mkdir(parents=True)

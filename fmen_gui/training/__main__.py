@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.trainer import DATA
+from fmen_gui.training.trainer import DATA, FORMS
+from fmen_gui.weights.registry import KINDS
 
 
 def _train(args: argparse.Namespace) -> None:
     from fmen_gui.training.campaign import parse_deadline
+    from fmen_gui.training.degrade import PHOTO
     from fmen_gui.training.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(
@@ -33,6 +35,8 @@ def _train(args: argparse.Namespace) -> None:
         threads=args.threads,
         device=args.device,
         init=args.init,
+        form=args.form,
+        degradation=PHOTO if args.kind == "photo" else None,
         seed=args.seed,
         deadline=parse_deadline(args.until, args.hours) if (args.until or args.hours) else 0.0,
     )
@@ -47,6 +51,7 @@ def _export(args: argparse.Namespace) -> None:
         args.model,
         args.scale,
         run,
+        kind=args.kind,
         weights_dir=args.weights_dir,
         data=args.data,
         only_if_better=args.only_if_better,
@@ -67,18 +72,21 @@ def _campaign(args: argparse.Namespace) -> None:
 def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.curves import draw, histories
     from fmen_gui.training.data import validation_pairs
+    from fmen_gui.training.degrade import PHOTO
+    from fmen_gui.training.export import weights_name
     from fmen_gui.training.trainer import evaluate
     from fmen_gui.weights.loading import load_weights
 
     curves = histories(args.runs)
     shipped = {}
     for name in curves:  # the shipped file's score on the same slice, for the dashed line
-        model, scale = name.rsplit("_x", 1)
-        path = args.weights_dir / f"{model.replace('-', '_')}_x{scale}.safetensors"
+        model, rest = name.rsplit("_x", 1)
+        scale_text, _, kind = rest.partition("_")
+        scale, kind = int(scale_text), kind or "clean"
+        path = args.weights_dir / weights_name(model, scale, kind)
         if path.exists():
-            shipped[name] = evaluate(
-                load_weights(path)[0], validation_pairs(args.data, int(scale)), int(scale)
-            )
+            pairs = validation_pairs(args.data, scale, PHOTO if kind == "photo" else None)
+            shipped[name] = evaluate(load_weights(path)[0], pairs, scale)
     draw(curves, args.png, shipped)
     print(f"wrote {args.png}")
 
@@ -95,7 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--val-every", type=int, default=250)
     t.add_argument("--device", default="auto")
-    t.add_argument("--init", type=Path, default=None)
+    t.add_argument(
+        "--init", type=Path, default=None, help="a run checkpoint (.pt) or weights file (.safetensors)"
+    )
+    t.add_argument(
+        "--form", choices=FORMS, default="train", help="train the over-parameterised or the deploy form"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many more steps (0: no limit)")
 
@@ -118,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
     v.add_argument("--weights-dir", type=Path, default=Path("weights"))
 
+    for q in (t, e):
+        q.add_argument("--kind", choices=KINDS, default="clean", help="photo: degraded training inputs")
     for q in (t, e, c, v):
         q.add_argument(
             "--data", type=Path, default=DATA, help="T91/ and BSD200/ (the validation slice is held out)"

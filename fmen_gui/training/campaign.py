@@ -1,4 +1,4 @@
-"""The training campaign: the six runs, resumed in turns on idle CPU until a deadline.
+"""The training campaign: the clean and photo runs, resumed in turns on idle CPU until a deadline.
 
 One command (``make train-campaign`` / ``scripts/campaign.sh``) started in the background
 while someone works on the project. It trains in chunks: each chunk goes to the unfinished
@@ -7,6 +7,11 @@ with a public reference), then exports that run's best EMA checkpoint if it beat
 shipped file on the held-out validation slice, then saves the ×4 runs' EMA weights under
 ``checkpoints/`` (small, committed) so that a fresh machine resumes too. It stops cleanly,
 with everything saved, before the deadline or on SIGTERM/SIGINT/SIGHUP.
+
+The runs continue the shipped networks in their deploy form (see
+:mod:`fmen_gui.training.trainer`): a new run starts from its committed seed, else from the
+shipped clean file of its model and scale — the photo runs too, which then learn the
+degraded inputs of :mod:`fmen_gui.training.degrade`.
 
 Run folders (``runs/<model>_x<scale>``, ignored by git) stay where the next start on the
 same machine finds them; there a run resumes exactly from ``last.pt``.
@@ -23,8 +28,10 @@ from pathlib import Path
 import torch
 
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.export import BENCHMARKS, export
+from fmen_gui.training.degrade import PHOTO
+from fmen_gui.training.export import BENCHMARKS, export, weights_name
 from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
+from fmen_gui.weights.registry import KINDS
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,25 @@ class Run:
     model: str
     scale: int
     share: float  # relative CPU share
+    kind: str = "clean"  # one of KINDS: what inputs the model is for
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
 
     @property
     def name(self) -> str:
-        return f"{self.model}_x{self.scale}"
+        return f"{self.model}_x{self.scale}" + ("" if self.kind == "clean" else f"_{self.kind}")
 
 
 RUNS: tuple[Run, ...] = (
     Run("fmen-s", 4, 4.0),
+    Run("fmen-s", 4, 3.0, "photo"),
     Run("fmen", 4, 2.0),
+    Run("fmen-s", 2, 1.0, "photo"),
     Run("fmen-s", 2, 1.0),
     Run("fmen-s", 3, 1.0),
+    Run("fmen", 4, 1.0, "photo"),
     Run("fmen", 2, 1.0),
     Run("fmen", 3, 1.0),
 )
@@ -61,7 +76,7 @@ def _progress(folder: Path) -> tuple[int, float]:
 
 
 def next_run(
-    runs: tuple[Run, ...], root: Path, skip: set[str], schedules: ScheduleFor = sched.default_schedule
+    runs: tuple[Run, ...], root: Path, skip: set[str], schedules: ScheduleFor = sched.finetune_schedule
 ) -> Run | None:
     """The unfinished run furthest behind its share of CPU time."""
     candidates = []
@@ -75,13 +90,13 @@ def next_run(
     return min(candidates)[2] if candidates else None
 
 
-def save_seed(trainer: Trainer, seeds: Path) -> Path:
+def save_seed(trainer: Trainer, path: Path) -> Path:
     """The run's EMA weights with its step and curve: what a new machine resumes from."""
-    seeds.mkdir(parents=True, exist_ok=True)
-    path = seeds / f"{trainer.cfg.model}_x{trainer.cfg.scale}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     state = {
         "ema": {k: v.clone() for k, v in trainer.ema.state_dict().items()},
+        "form": trainer.cfg.form,
         "step": trainer.step,
         "wall": trainer.wall,
         "history": trainer.history,
@@ -101,7 +116,8 @@ def campaign(
     weights_dir: Path = Path("weights"),
     data: Path = DATA,
     benchmarks: Path = BENCHMARKS,
-    schedules: ScheduleFor = sched.default_schedule,
+    schedules: ScheduleFor = sched.finetune_schedule,
+    form: str = "deploy",
     chunk_minutes: float = 40.0,
     threads: int = 0,
     log: Callable[[str], object] = print,
@@ -120,6 +136,10 @@ def campaign(
                 break
             folder = root / run.name
             seed = seeds / f"{run.name}.pt"
+            start = None
+            if not (folder / "last.pt").exists():
+                shipped = weights_dir / weights_name(run.model, run.scale)
+                start = seed if seed.exists() else shipped if shipped.exists() else None
             cfg = TrainConfig(
                 model=run.model,
                 scale=run.scale,
@@ -127,20 +147,23 @@ def campaign(
                 out=folder,
                 schedule=schedules(run.model, run.scale),
                 threads=threads,
-                init=seed if seed.exists() and not (folder / "last.pt").exists() else None,
+                init=start,
+                form=form,
                 deadline=end,
+                degradation=PHOTO if run.kind == "photo" else None,
             )
             trainer = Trainer(cfg)
             reason = trainer.train()
             if trainer.finished:
                 done.add(run.name)
             if run.scale in SEEDED_SCALES:
-                log(f"campaign: saved {save_seed(trainer, seeds)}")
+                log(f"campaign: saved {save_seed(trainer, seed)}")
             if trainer.best_path.exists():
                 export(
                     run.model,
                     run.scale,
                     folder,
+                    kind=run.kind,
                     weights_dir=weights_dir,
                     data=data,
                     only_if_better=True,

@@ -19,6 +19,7 @@ from fmen_gui.arch.detect import load_model
 from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.arch.reparam import reparameterize
 from fmen_gui.training.data import HOLDOUT, benchmark_pairs, validation_pairs
+from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate
 from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights, save_safetensors
@@ -28,15 +29,19 @@ BENCHMARKS = Path("../shared/data/benchmark")
 TEST_SETS = ("Set5", "Set14")
 
 
-def weights_name(model: str, scale: int) -> str:
-    return f"{model.replace('-', '_')}_x{scale}.safetensors"
+def weights_name(model: str, scale: int, kind: str = "clean") -> str:
+    """``fmen_s_x4.safetensors``; other kinds than clean get a suffix (``…_x4_photo…``)."""
+    suffix = "" if kind == "clean" else f"_{kind}"
+    return f"{model.replace('-', '_')}_x{scale}{suffix}.safetensors"
 
 
 def deploy_from_checkpoint(path: Path, model: str, scale: int) -> tuple[FMEN, dict[str, Any]]:
+    """The deploy-form network of a run's checkpoint, whichever form the run trained."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    train_model = FMEN(preset_config(model, scale), deploy=False)
-    train_model.load_state_dict(checkpoint_weights(state))
-    return reparameterize(train_model), state
+    deploy = state.get("form", "train") == "deploy"
+    net = FMEN(preset_config(model, scale), deploy=deploy)
+    net.load_state_dict(checkpoint_weights(state))
+    return (net.eval() if deploy else reparameterize(net)), state
 
 
 def export(
@@ -44,17 +49,21 @@ def export(
     scale: int,
     run: Path,
     *,
+    kind: str = "clean",
     weights_dir: Path = Path("weights"),
     data: Path = DATA,
     benchmarks: Path = BENCHMARKS,
     only_if_better: bool = False,
     log: Callable[[str], object] = print,
 ) -> bool:
-    """Export ``run/best.pt``; return whether ``weights_dir`` changed."""
+    """Export ``run/best.pt`` as ``kind`` weights; return whether ``weights_dir`` changed.
+
+    A photo run is judged on the validation slice degraded as it was trained (fixed seeds).
+    """
     deploy, state = deploy_from_checkpoint(run / "best.pt", model, scale)
-    val_pairs = validation_pairs(data, scale)
+    val_pairs = validation_pairs(data, scale, PHOTO if kind == "photo" else None)
     val = round(evaluate(deploy, val_pairs, scale), 3)
-    name = weights_name(model, scale)
+    name = weights_name(model, scale, kind)
     dest = weights_dir / name
     if only_if_better and dest.exists():
         shipped_model, _ = load_weights(dest)
@@ -64,7 +73,9 @@ def export(
             return False
         log(f"{run}: validation {val:.3f} dB beats the shipped {shipped:.3f} dB")
     psnr = {n: round(evaluate(deploy, benchmark_pairs(benchmarks / n, scale), scale), 3) for n in TEST_SETS}
-    save_safetensors(deploy, dest, {"model": model, "scale": str(scale), "format": "fmen-deploy"})
+    save_safetensors(
+        deploy, dest, {"model": model, "scale": str(scale), "kind": kind, "format": "fmen-deploy"}
+    )
     _check, desc = load_model(deploy.state_dict())
     record = json.loads((run / "record.json").read_text()) if (run / "record.json").exists() else {}
     record.update(
@@ -74,7 +85,8 @@ def export(
             "wall_minutes": round(float(state.get("wall", 0.0)) / 60, 1),
             "validation": {"images": list(HOLDOUT), "psnr": val},
             "trainer": "python -m fmen_gui.training (this project's own code)",
-            "data": "T91 + BSD200 less the 10 held-out validation images, Pillow bicubic LR",
+            "data": "T91 + BSD200 less the 10 held-out validation images, "
+            + ("LR degraded (see degradation)" if kind == "photo" else "Pillow bicubic LR"),
         }
     )
     record_entry(
@@ -83,6 +95,7 @@ def export(
             "file": name,
             "model": model,
             "scale": scale,
+            "kind": kind,
             "sha256": sha256_file(dest),
             "params": desc.params,
             "psnr": psnr,

@@ -51,6 +51,10 @@ SOURCES = ("official", "imported", "bundled")
 # Lower rank wins in available(): the user's own choices beat what ships with the app, and the
 # authors' official file beats an arbitrary import of the same model.
 _SOURCE_RANK = {source: rank for rank, source in enumerate(SOURCES)}
+# What inputs a network was trained for: "clean" (bicubic-reduced images, the default) or
+# "photo" (JPEG-compressed, noisy, blurred: see fmen_gui/training/degrade.py). A manifest
+# entry without "kind" is clean; only clean weights are ever the default for a model.
+KINDS = ("clean", "photo")
 
 FETCH_HINT_KEY = ("fmen-s", 4)
 
@@ -66,6 +70,7 @@ class WeightsEntry:
     sha256: str
     params: int | None = None
     psnr: dict[str, float] = field(default_factory=dict, hash=False)  # a dict cannot be hashed
+    kind: str = "clean"  # one of KINDS
 
     @property
     def key(self) -> tuple[str, int]:
@@ -73,8 +78,9 @@ class WeightsEntry:
 
     @property
     def label(self) -> str:
-        """Menu text such as ``FMEN-S ×4 (official)``."""
-        return f"{model_display_name(self.model)} ×{self.scale} ({self.source})"
+        """Menu text such as ``FMEN-S ×4 (official)`` or ``FMEN-S ×4 photo (bundled)``."""
+        kind = "" if self.kind == "clean" else f" {self.kind}"
+        return f"{model_display_name(self.model)} ×{self.scale}{kind} ({self.source})"
 
 
 def model_display_name(model: str) -> str:
@@ -179,6 +185,10 @@ def _entry_from_record(folder: Path, record: Mapping[str, Any], default_source: 
     source = default_source if default_source == "bundled" else record.get("source", "imported")
     if source not in _SOURCE_RANK:
         source = "imported"
+    kind = record.get("kind", "clean")
+    if kind not in KINDS:
+        log.warning("ignoring entry of unknown kind in %s: %r", folder / MANIFEST_NAME, record)
+        return None
     params = record.get("params")
     psnr_raw = record.get("psnr")
     psnr = (
@@ -194,6 +204,7 @@ def _entry_from_record(folder: Path, record: Mapping[str, Any], default_source: 
         sha256=str(record.get("sha256", "")),
         params=params if type(params) is int else None,
         psnr=psnr,
+        kind=kind,
     )
 
 
@@ -210,14 +221,16 @@ def installed_weights() -> list[WeightsEntry]:
     return _entries_in(user_weights_dir(), "imported") + _entries_in(project_weights_dir(), "bundled")
 
 
-def available() -> dict[tuple[str, int], WeightsEntry]:
-    """The entry to use for each ``(model, scale)``.
+def available(kind: str = "clean") -> dict[tuple[str, int], WeightsEntry]:
+    """The entry of ``kind`` to use for each ``(model, scale)``.
 
     Priority: official > imported > bundled; among equals the later manifest entry (the more
     recent import) wins.
     """
     best: dict[tuple[str, int], WeightsEntry] = {}
     for entry in installed_weights():
+        if entry.kind != kind:
+            continue
         current = best.get(entry.key)
         if current is None or _SOURCE_RANK[entry.source] <= _SOURCE_RANK[current.source]:
             best[entry.key] = entry
@@ -233,10 +246,14 @@ def missing_message(model: str, scale: int) -> str:
     return f"no weights installed for {model_display_name(model)} ×{scale}: {how}"
 
 
-def find_weights(model: str, scale: int) -> WeightsEntry:
-    """The weights to use for ``model`` at ``scale``, or :class:`MissingWeightsError`."""
+def find_weights(model: str, scale: int, kind: str = "clean") -> WeightsEntry:
+    """The ``kind`` weights to use for ``model`` at ``scale``, or :class:`MissingWeightsError`."""
     model = model.lower()
-    entry = available().get((model, scale))
+    entry = available(kind).get((model, scale))
+    if entry is None and kind != "clean":
+        raise MissingWeightsError(
+            f"no {kind} weights installed for {model_display_name(model)} ×{scale}: use the clean ones"
+        )
     if entry is None:
         raise MissingWeightsError(missing_message(model, scale))
     return entry
