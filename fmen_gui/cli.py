@@ -20,11 +20,16 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS, KindChoice
 from fmen_gui.errors import Cancelled, FmenError
+
+if TYPE_CHECKING:
+    from fmen_gui.engine.pipeline import EngineSettings
 
 MODELS = ("fmen-s", "fmen")
 SCALES = (2, 3, 4)
@@ -121,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="best quality: average the 8 flipped/rotated passes (8× the time, see README)",
     )
     p.add_argument(
+        "--kind",
+        choices=KIND_SETTINGS,
+        default=AUTO,
+        help="auto (default): the photo model for JPEGs of quality ≤ 90 where one is installed, "
+        "else the clean one; clean: bicubic-trained; photo: trained on JPEG, noise and blur",
+    )
+    p.add_argument(
         "--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)"
     )
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
@@ -210,7 +222,7 @@ def list_models(out: TextIO) -> None:
         out.write("  (none)  run `fmen-upscale --fetch-official` for FMEN-S ×4, or pass --weights FILE\n")
     for e in entries:
         psnr = ", ".join(f"{k} {v:.2f} dB" for k, v in sorted(e.psnr.items())) if e.psnr else ""
-        out.write(f"  {e.model:7} ×{e.scale}  {e.source:9} {e.path}  {psnr}\n")
+        out.write(f"  {e.model:7} ×{e.scale}  {e.kind:5}  {e.source:9} {e.path}  {psnr}\n")
     out.write(f"Bundled weights folder: {project_weights_dir()}\n")
     out.write(f"User weights folder:    {user_weights_dir()}\n")
 
@@ -392,11 +404,19 @@ def _run(
         ensemble=args.ensemble,
     )
     try:
-        engine = Engine(settings)
+        choices = _choose_kinds(args, settings, [src for src, _ in files])
     except FmenError as exc:
-        where = f"{args.weights}: " if args.weights else ""
-        err.write(_shown(f"error: {where}{exc}") + "\n")
+        err.write(_shown(f"error: {exc}") + "\n")
         return 1
+    engines: dict[str, Engine] = {}
+    for kind in sorted({c.kind for c in choices.values()}):  # load now: bad weights fail before any job
+        try:
+            engines[kind] = Engine(replace(settings, kind=kind))
+        except FmenError as exc:
+            where = f"{args.weights}: " if args.weights else ""
+            err.write(_shown(f"error: {where}{exc}") + "\n")
+            return 1
+    engine = next(iter(engines.values()))
     if args.weights and args.scale and args.scale != engine.scale:
         build_parser().error(
             f"--scale {args.scale} conflicts with {args.weights}, which is a ×{engine.scale} model"
@@ -409,6 +429,8 @@ def _run(
     written: dict[str, Path] = {}  # output (absolute, case-folded where the OS does) -> its input
     swept: set[Path] = set()
     for index, (src, root) in enumerate(files, 1):
+        choice = choices[src]
+        engine = engines[choice.kind]
         try:
             if out_file is not None:
                 dst = out_file
@@ -474,9 +496,34 @@ def _run(
         if not quiet:  # outside the try: a closed stdout is not a failed image
             (w0, h0), (w1, h1) = result.in_size, result.out_size
             out.line(_shown(f"{src} -> {result.dst}  {w0}×{h0} → {w1}×{h1}  {result.seconds:.2f}s"))
+            if choice.kind != "clean":  # the default network needs no word; another one does
+                err.write(_shown(f"note: {src}: {choice.reason}") + "\n")
             for note in result.notes:  # what was adapted to fit, or lost (16 → 8 bits)
                 err.write(_shown(f"note: {src}: {note}") + "\n")
     return 1 if failures else 0
+
+
+def _choose_kinds(
+    args: argparse.Namespace, settings: EngineSettings, sources: list[Path]
+) -> dict[Path, KindChoice]:
+    """The network kind of every input (``--kind``); reads only JPEG headers.
+
+    ``--weights`` names one network, so every input gets it. An explicit ``--kind photo``
+    without installed photo weights is an error, not a silent fall-back to the clean ones.
+    """
+    from fmen_gui.engine.kinds import kind_for_file
+    from fmen_gui.weights.registry import available, find_weights
+
+    if args.weights is not None:
+        if args.kind == "photo":
+            build_parser().error("--kind photo picks the installed photo weights; drop --weights or --kind")
+        given = KindChoice("clean", f"the weights in {args.weights}")
+        return dict.fromkeys(sources, given)
+    key = (settings.model, settings.scale)
+    if args.kind == "photo":
+        find_weights(*key, "photo")  # MissingWeightsError: one line, exit 1
+    photo = key in available("photo")
+    return {src: kind_for_file(src, args.kind, photo) for src in sources}
 
 
 def _tolerant_streams() -> None:

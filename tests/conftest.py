@@ -38,6 +38,37 @@ def outputs_psnr(inputs: list[Path], out_dir: Path, scale: int, model: str = "fm
     return float(np.mean(scores))
 
 
+def install_clean_and_photo(folder: Path, model: str = "fmen-s", scale: int = 2) -> tuple[Path, Path]:
+    """A weights folder with the shipped clean network and a "photo" one beside it.
+
+    The photo file is the clean network with the final convolution's bias raised by one grey
+    level (a real, loadable network whose every output differs), so a test can tell which of
+    the two ran without training one.
+    """
+    import json
+    import shutil
+
+    import torch
+
+    from fmen_gui.weights.loading import load_weights, save_safetensors
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{model.replace('-', '_')}_x{scale}"
+    clean = folder / f"{name}.safetensors"
+    shutil.copy(ROOT / "weights" / clean.name, clean)
+    net, _desc = load_weights(clean)
+    with torch.no_grad():
+        net.tail[0].bias.add_(1.0)
+    photo = folder / f"{name}_photo.safetensors"
+    save_safetensors(net, photo)
+    entries = [
+        {"file": clean.name, "model": model, "scale": scale, "sha256": ""},
+        {"file": photo.name, "model": model, "scale": scale, "sha256": "", "kind": "photo"},
+    ]
+    (folder / "manifest.json").write_text(json.dumps({"version": 1, "weights": entries}))
+    return clean, photo
+
+
 def slow_enabled(config: pytest.Config) -> bool:
     """Slow tests (``-m slow``) run only when selected or with ``FMEN_RUN_SLOW=1``."""
     if os.environ.get("FMEN_RUN_SLOW") == "1":

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 # JPEG Annex K.1, luminance, in natural (row-major) order.
 STD_LUMINANCE = (
     16, 11, 10, 16, 24, 40, 51, 61,
@@ -53,6 +51,8 @@ def estimate_quality(tables: dict[int, list[int]] | None) -> int | None:
 
 def jpeg_quality(path: Path) -> int | None:
     """The estimated quality of a JPEG file; None for anything that is not a readable JPEG."""
+    from PIL import Image  # here: the CLI's parser imports this module and must start fast
+
     try:
         with Image.open(path) as im:
             if im.format != "JPEG":

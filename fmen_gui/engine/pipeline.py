@@ -53,7 +53,7 @@ ALPHA_BYTES = {8: 2, 16: 14}
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Everything that selects and places a network; changing any field but the last two reloads it."""
+    """Everything that selects and places a network; changing any field but tile and ensemble reloads it."""
 
     model: str = "fmen-s"
     scale: int = 4
@@ -62,6 +62,7 @@ class EngineSettings:
     precision: str = "auto"
     tile: int | str = "auto"
     ensemble: bool = False  # geometric self-ensemble: eight passes, "best quality"
+    kind: str = "clean"  # which registry kind of weights (see engine/kinds.py); ignored with weights
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,7 @@ class Engine:
         path = (
             settings.weights
             if settings.weights is not None
-            else find_weights(settings.model, settings.scale).path
+            else find_weights(settings.model, settings.scale, settings.kind).path
         )
         model, descriptor = load_weights(Path(path))
         device = devices.resolve_device(settings.device)
@@ -416,7 +417,9 @@ class Engine:
             raise EngineError(f"cannot place the network on {device}: {str(exc).splitlines()[0]}") from None
         self.descriptor = descriptor
         self.weights_path = Path(path)
-        self.label = descriptor.label
+        self.kind = "clean" if settings.weights is not None else settings.kind
+        # "FMEN-S ×4 photo": results of the two networks are told apart in the compare view.
+        self.label = descriptor.label + ("" if self.kind == "clean" else f" {self.kind}")
         self.scale = descriptor.scale
         self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
         self.device_label = devices.device_label(device)

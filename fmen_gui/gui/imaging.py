@@ -88,6 +88,7 @@ class LoadedImage:
     size: tuple[int, int]  # (width, height)
     bit_depth: int
     frames: int = 1  # >1: an animation, of which only the first frame is upscaled
+    jpeg_quality: int | None = None  # estimated from the file's tables; None: not a JPEG
 
 
 def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
@@ -97,6 +98,7 @@ def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
     are kept whole, since their pixels are what the enlarged original shows.
     """
     from fmen_gui.engine import images  # torch-free; imported here to keep start-up lean
+    from fmen_gui.engine.jpeg_quality import jpeg_quality
 
     data = images.read_image(path)
     k = preview_factor(data.width, data.height, max_pixels) if max_pixels else 1
@@ -108,7 +110,13 @@ def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
         Qt.TransformationMode.SmoothTransformation,
     )
     return LoadedImage(
-        path, image, thumb, (int(data.width), int(data.height)), int(data.bit_depth), count_frames(path)
+        path,
+        image,
+        thumb,
+        (int(data.width), int(data.height)),
+        int(data.bit_depth),
+        count_frames(path),
+        jpeg_quality(path),
     )
 
 

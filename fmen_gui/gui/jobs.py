@@ -36,11 +36,12 @@ class JobSpec:
     quality: int = 95
     template: str = "{stem}_{model}_x{scale}"
     ensemble: bool = False  # eight flipped/rotated passes averaged: best quality, 8× the time
+    kind: str = "clean"  # the network kind chosen for this input (engine/kinds.py)
     background: tuple[int, int, int] = (255, 255, 255)  # fills transparent areas in JPEG output
 
     def engine_key(self) -> tuple[object, ...]:
         """The fields that decide which network is loaded (a change means a reload)."""
-        return (self.model, self.scale, self.weights, self.device, self.precision)
+        return (self.model, self.scale, self.weights, self.device, self.precision, self.kind)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from PySide6.QtWidgets import (
 )
 
 from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
+from fmen_gui.engine.kinds import KindChoice, choose_kind
 from fmen_gui.gui import icons, session
 from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
 from fmen_gui.gui.eta import FinishRates, queue_seconds_left
@@ -546,6 +547,7 @@ class MainWindow(QMainWindow):
             "precision",
             "tile",
             "ensemble",
+            "kind",
             "output_dir",
             "output_format",
             "quality",
@@ -701,6 +703,7 @@ class MainWindow(QMainWindow):
             return
         item.thumb, item.original, item.in_size = loaded.thumb, loaded.image, loaded.size
         item.frames = loaded.frames
+        item.jpeg_quality = loaded.jpeg_quality
         if item.frames > 1:
             self.show_message(f"{item.name}: {item.animation_note()}")
         if item.status == LOADING:
@@ -726,9 +729,17 @@ class MainWindow(QMainWindow):
             self._dispatch()
 
     def _set_expected(self, item: QueueItem) -> None:
+        """What the item will become under the current settings: size and network kind."""
         if item.in_size is not None:
             s = self.settings.scale
             item.expected_out = (item.in_size[0] * s, item.in_size[1] * s)
+        item.kind_choice = self._kind_choice(item)
+        item.show_kind = self.panel.photo_available(self.settings.model, self.settings.scale)
+
+    def _kind_choice(self, item: QueueItem) -> KindChoice:
+        """Clean or photo network for ``item`` (per item under Auto); see ``engine/kinds.py``."""
+        s = self.settings
+        return choose_kind(s.kind, item.jpeg_quality, self.panel.photo_available(s.model, s.scale))
 
     def _refresh_expected_sizes(self) -> None:
         for item in self.model.items():
@@ -981,6 +992,7 @@ class MainWindow(QMainWindow):
             precision=s.precision,
             tile="auto" if s.tile == 0 else s.tile,
             ensemble=s.ensemble,
+            kind=self._kind_choice(item).kind,
             out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
             fmt=s.output_format or None,  # None: the input's format, decided by the engine
             quality=s.quality,
@@ -1182,6 +1194,7 @@ class MainWindow(QMainWindow):
             self.panel.download_button.setEnabled(True)
         if kind in ("import", "download"):
             self.panel.refresh_weights()
+            self._refresh_expected_sizes()  # a new network may change what Auto picks
         self.show_message(message)
 
     def _on_task_failed(self, kind: str, message: str) -> None:

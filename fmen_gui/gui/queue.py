@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.engine.kinds import KindChoice
 from fmen_gui.gui.eta import item_seconds_left
 from fmen_gui.gui.theme import text_colour
 
@@ -93,6 +94,9 @@ class QueueItem:
     original: QImage | None = None
     in_size: tuple[int, int] | None = None
     frames: int = 1  # >1: an animation; only its first frame is upscaled
+    jpeg_quality: int | None = None  # estimated when read; None: not a JPEG
+    kind_choice: KindChoice | None = None  # the network it gets under the current settings
+    show_kind: bool = False  # say the kind on the card (only where there is a choice to make)
     expected_out: tuple[int, int] | None = None
     done: int = 0
     total: int = 0
@@ -138,6 +142,8 @@ class QueueItem:
             text += f" → {out[0]}×{out[1]}"
         if self.frames > 1:
             text += " · first frame only"
+        if self.show_kind and self.kind_choice is not None:
+            text += f" · {self.kind_choice.kind.capitalize()}"
         return text
 
     def latest_result(self) -> Result:
@@ -175,6 +181,9 @@ class QueueModel(QAbstractListModel):
             tip = str(item.path)
             if item.frames > 1:
                 tip += f"\n{item.animation_note().capitalize()}"
+            if item.kind_choice is not None:
+                reason = item.kind_choice.reason
+                tip += f"\nNetwork: {reason[0].upper()}{reason[1:]}"
             if item.message:
                 tip += f"\n{item.message}"
             return tip

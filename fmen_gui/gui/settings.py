@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS
+
 ORGANISATION = "FMEN"
 APPLICATION = "FMEN Upscaler"
 
@@ -44,6 +46,7 @@ class AppSettings:
     precision: str = "auto"
     tile: int = 0  # 0 means "auto"; otherwise low-resolution pixels per tile side
     ensemble: bool = False  # best quality: the geometric self-ensemble, eight passes
+    kind: str = AUTO  # clean or photo network: by input (auto) or always one (engine/kinds.py)
     output_dir: str = ""  # empty means "beside the input"
     output_format: str = SAME_AS_INPUT  # a key of OUTPUT_CHOICES
     quality: int = 95
@@ -70,6 +73,7 @@ class AppSettings:
             scale=self.scale if self.scale in SCALES else d.scale,
             precision=self.precision if self.precision in PRECISIONS else d.precision,
             tile=self.tile if 0 <= self.tile <= 8192 else d.tile,
+            kind=self.kind if self.kind in KIND_SETTINGS else d.kind,
             output_format=self.output_format if self.output_format in OUTPUT_CHOICES else d.output_format,
             quality=min(100, max(1, self.quality)),
             template=self.template.strip() or d.template,

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.engine.kinds import KIND_LABELS
 from fmen_gui.errors import FmenError
 from fmen_gui.gui.settings import (
     BACKGROUNDS,
@@ -66,6 +67,16 @@ def weights_availability() -> tuple[dict[tuple[str, int], str], dict[tuple[str, 
     return labels, missing, ""
 
 
+def photo_keys() -> set[tuple[str, int]]:
+    """The (model, scale) pairs with photo weights installed (manifests only, no torch)."""
+    from fmen_gui.weights import registry
+
+    try:
+        return set(registry.available("photo"))
+    except FmenError:  # weights_availability reports the unreadable manifest
+        return set()
+
+
 def missing_reason(model: str, scale: int) -> str:
     """Why a model/scale cannot be chosen, and what in this window fixes it."""
     name = "FMEN-S" if model == "fmen-s" else "FMEN"
@@ -88,6 +99,7 @@ class SettingsPanel(QScrollArea):
         self._override: Path | None = None
         self._labels: dict[tuple[str, int], str] = {}
         self._missing: dict[tuple[str, int], str] = {}
+        self._photo: set[tuple[str, int]] = set()
         self._problem = ""
         self._devices: DeviceList = []
         self._updating = False
@@ -137,6 +149,17 @@ class SettingsPanel(QScrollArea):
             self.scale_buttons[s] = b
             h.addWidget(b)
         form.addRow("Scale", row)
+
+        self.kind_combo = QComboBox()
+        for key, text in KIND_LABELS.items():
+            self.kind_combo.addItem(text, key)
+        self.kind_combo.setToolTip(
+            "Which network for which picture. Clean: trained on clean images, sharpest on PNGs, "
+            "scans and renders. Photo: trained on JPEG compression, noise and blur, for phone "
+            "and web pictures. Auto picks per image from its JPEG quality (shown on each queue item)."
+        )
+        form.addRow("Input", self.kind_combo)
+        self.kind_combo.currentIndexChanged.connect(self._emit_changed)
 
         self.weights_label = QLabel()
         self.weights_label.setWordWrap(True)
@@ -258,6 +281,7 @@ class SettingsPanel(QScrollArea):
             self._fill_precisions(s.precision)
             self.tile_spin.setValue(s.tile)
             self.ensemble_check.setChecked(s.ensemble)
+            self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(s.kind)))
             self.folder_edit.setText(s.output_dir)
             self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
             self.quality_spin.setValue(s.quality)
@@ -277,6 +301,7 @@ class SettingsPanel(QScrollArea):
         s.precision = str(self.precision_combo.currentData() or "auto")
         s.tile = self.tile_spin.value()
         s.ensemble = self.ensemble_check.isChecked()
+        s.kind = str(self.kind_combo.currentData())
         s.output_dir = self.folder_edit.text().strip()
         s.output_format = str(self.format_combo.currentData())
         s.quality = self.quality_spin.value()
@@ -305,12 +330,18 @@ class SettingsPanel(QScrollArea):
         return self._missing.get((s.model, s.scale), "")
 
     # ------------------------------------------------------------------ weights
+    def photo_available(self, model: str, scale: int) -> bool:
+        """Whether the photo network exists for this choice (never with an explicit file)."""
+        return self._override is None and (model, scale) in self._photo
+
     def refresh_weights(self) -> None:
         """Re-read the installed weights and enable the matching scale choices."""
         try:
             self._labels, self._missing, self._problem = weights_availability()
+            self._photo = photo_keys()
         except ImportError as exc:  # registry not installed: an incomplete build
             self._labels, self._missing, self._problem = {}, {}, f"weights registry unavailable: {exc}"
+            self._photo = set()
         self._update_dependent()
 
     def _update_dependent(self) -> None:

@@ -109,6 +109,7 @@ class UpscaleWorker(QObject):
             return self._engine
         pipeline = self._pipeline_module()
         what = spec.weights.name if spec.weights else f"{spec.model.upper()} ×{spec.scale}"
+        what += "" if spec.weights or spec.kind == "clean" else f" {spec.kind}"
         self.engine_loading.emit(f"Loading {what}…")
         self._engine = None  # free the old network before building the new one
         settings = pipeline.EngineSettings(
@@ -118,6 +119,7 @@ class UpscaleWorker(QObject):
             device=spec.device,
             precision=spec.precision,
             tile=spec.tile,
+            kind=spec.kind,
         )
         engine = pipeline.Engine(settings)
         self._engine, self._engine_key = engine, key
