@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench gpu-check clean train-campaign
+.PHONY: run test test-slow lint bench bench-quality gpu-check clean train-campaign
 
 $(STAMP): pyproject.toml setup.py fmen_gui/arch/winograd.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,10 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# Clean vs photo networks on JPEG/noisy versions of Set5/Set14 (the README's photo table).
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py --json benchmarks/quality.json
 
 # The CUDA path's proof on a machine with an NVIDIA GPU (correctness, memory, speed, OOM, GUI).
 gpu-check: $(STAMP)

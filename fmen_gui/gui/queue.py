@@ -181,7 +181,7 @@ class QueueModel(QAbstractListModel):
             tip = str(item.path)
             if item.frames > 1:
                 tip += f"\n{item.animation_note().capitalize()}"
-            if item.kind_choice is not None:
+            if item.show_kind and item.kind_choice is not None:
                 reason = item.kind_choice.reason
                 tip += f"\nNetwork: {reason[0].upper()}{reason[1:]}"
             if item.message:

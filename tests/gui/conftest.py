@@ -105,6 +105,7 @@ class FakeSettings:
     device: str = "auto"
     precision: str = "auto"
     tile: int | str = "auto"
+    kind: str = "clean"
 
 
 class FakeEngine:
