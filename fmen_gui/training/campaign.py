@@ -50,9 +50,9 @@ class Run:
         return f"{self.model}_x{self.scale}" + ("" if self.kind == "clean" else f"_{self.kind}")
 
 
-RUNS: tuple[Run, ...] = (
-    Run("fmen-s", 4, 4.0),
+RUNS: tuple[Run, ...] = (  # in this order where their shares are equally used
     Run("fmen-s", 4, 3.0, "photo"),
+    Run("fmen-s", 4, 4.0),
     Run("fmen", 4, 2.0),
     Run("fmen-s", 2, 1.0, "photo"),
     Run("fmen-s", 2, 1.0),

@@ -208,6 +208,10 @@ class Trainer:
         self.best_step = 0
         self.wall = 0.0
         self.history: list[tuple[int, float]] = []  # (step, validation dB) of every validation
+        # The EMA's decay warms up only for a network that starts from nothing; one that starts
+        # from trained weights keeps their average from the first step (warming up would hand
+        # the EMA to the first, noisiest steps of the new learning rate).
+        self.ema_warmup = cfg.init is None
         self.rng = np.random.default_rng(cfg.seed)
         cfg.out.mkdir(parents=True, exist_ok=True)
         self.log_path = cfg.out / "train.log"
@@ -242,6 +246,7 @@ class Trainer:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
         skipped = init_from(self.model, state)
+        self.ema_warmup = bool(skipped)  # a partial start is mostly fresh weights
         if isinstance(state, dict) and "step" in state and not skipped:
             self.step = int(state["step"])
             self.wall = float(state.get("wall", 0.0))
@@ -269,6 +274,7 @@ class Trainer:
             "best_step": self.best_step,
             "wall": self.wall,
             "history": self.history,
+            "ema_warmup": self.ema_warmup,
             "form": self.cfg.form,
             "schedule": sched.format_schedule(self.cfg.schedule),
             "torch_rng": torch.get_rng_state(),
@@ -296,6 +302,7 @@ class Trainer:
         self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
         self.wall = state["wall"]
         self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
+        self.ema_warmup = bool(state.get("ema_warmup", True))
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = json.loads(state["np_rng"])
         py = json.loads(state["py_rng"])
@@ -308,7 +315,9 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         # The usual warm-up of the decay, so that a young EMA is not dominated by its start.
-        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        decay = self.cfg.ema_decay
+        if self.ema_warmup:
+            decay = min(decay, (1 + self.step) / (10 + self.step))
         own = self.model.state_dict()
         for name, value in self.ema.state_dict().items():
             cur = own[name].detach().to("cpu")
@@ -370,6 +379,10 @@ class Trainer:
         window: list[float] = []
         tick = time.perf_counter()
         reason = "finished"
+        if self.step == 0 and not self.history and not self.ema_warmup:
+            # A run from trained weights: its curve starts at what it starts from, and a
+            # checkpoint is only "best" once it beats that.
+            self.log(f"step 0 validation {self.validate():.3f} dB (the weights it starts from)")
         with StopRequest() as stop:
             while self.step < total:
                 window.append(self.train_step())
