@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -142,21 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-models", action="store_true", help="show installed weights and where they are")
     p.add_argument("--fetch-official", action="store_true", help="download the authors' FMEN-S ×4 weights")
     return p
-
-
-def _expand_inputs(inputs: Sequence[Path]) -> Iterator[tuple[Path, Path | None]]:
-    """Yield (file, folder it was found under); explicit files are yielded as given."""
-    from fmen_gui.engine.images import is_supported, looks_like_own_output
-
-    for item in inputs:
-        if item.is_dir():
-            found = sorted(
-                p for p in item.rglob("*") if p.is_file() and is_supported(p) and not looks_like_own_output(p)
-            )
-            for path in found:
-                yield path, item
-        else:
-            yield item, None
 
 
 def _shown(text: str) -> str:
@@ -298,17 +283,6 @@ def _silence(stream: TextIO) -> None:
         os.close(null)
 
 
-def _make_folder(folder: Path, created: list[Path]) -> None:
-    """``mkdir -p``, remembering which folders this run created (see :func:`_remove_if_empty`)."""
-    missing: list[Path] = []
-    here = folder
-    while not here.exists() and here != here.parent:
-        missing.append(here)
-        here = here.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    created.extend(reversed(missing))
-
-
 def _remove_if_empty(created: list[Path]) -> None:
     """Remove the folders this run created and left empty, deepest first.
 
@@ -368,21 +342,24 @@ def _run(
             return 0
         build_parser().error("no INPUT given (or use --list-models / --fetch-official)")
 
-    files = list(_expand_inputs(args.inputs))
+    from fmen_gui.engine import jobs
+
+    try:
+        jobs.check_name_template(args.name)
+    except FmenError as exc:
+        build_parser().error(_shown(str(exc)))
+    # Folders: their images, less this template's own results (a rerun must not upscale them).
+    files = [(path, root) for path, root, own in jobs.walk_inputs(args.inputs, args.name) if not own]
     if not files:
         err.write("error: no supported images found in the given folders\n")
         return 1
-    from fmen_gui.engine.images import check_name_template
-
     try:
         out_dir, out_file = _resolve_output(args, files)
-        check_name_template(args.name)
     except (UsageError, FmenError) as exc:
         build_parser().error(_shown(str(exc)))
 
-    from fmen_gui.atomicfiles import sweep_stale
     from fmen_gui.engine import devices
-    from fmen_gui.engine.pipeline import Engine, EngineSettings, output_path
+    from fmen_gui.engine.pipeline import Engine, EngineSettings
 
     # An unusable device or precision is a bad argument (exit 2), not a failed image.
     try:
@@ -422,62 +399,27 @@ def _run(
             f"--scale {args.scale} conflicts with {args.weights}, which is a ×{engine.scale} model"
         )
 
-    inputs_resolved = {p.resolve() for p, _ in files if p.exists()}
+    batch = jobs.Batch.of(p for p, _ in files)
+    batch.created = created  # the folders the run makes: removed again if left empty (run())
+    policy = jobs.OnExisting.OVERWRITE if args.overwrite else jobs.OnExisting.FAIL
     progress = _Progress(err, not quiet)
     cancel = threading.Event()
     failures = 0
-    written: dict[str, Path] = {}  # output (absolute, case-folded where the OS does) -> its input
-    swept: set[Path] = set()
     for index, (src, root) in enumerate(files, 1):
         choice = choices[src]
         engine = engines[choice.kind]
         try:
-            if out_file is not None:
-                dst = out_file
-            else:
-                folder = out_dir
-                if out_dir is not None and root is not None:
-                    folder = out_dir / src.parent.relative_to(root)
-                dst = output_path(
-                    src,
-                    model_key=engine.model_key,
-                    scale=engine.scale,
-                    out_dir=folder,
-                    fmt=args.format,
-                    template=args.name,
-                )
-            if dst.resolve() in inputs_resolved:
-                raise FmenError("refusing to write the output onto an input file")
-            key = os.path.normcase(os.path.abspath(dst))
-            if key in written:
-                # --overwrite means results of earlier runs, never this run's own: a.png and
-                # a.jpg with --format png would otherwise silently keep only the second.
-                raise FmenError(
-                    f"output {dst} is also the output of {written[key]} in this run "
-                    "(use --name or separate folders to tell them apart)"
-                )
-            if dst.exists() and not args.overwrite:
-                raise FmenError(f"output already exists: {dst} (use --overwrite to replace it)")
-            if not src.exists():
-                raise FmenError("file not found")
-            if out_dir is not None:
-                _make_folder(dst.parent, created)
-            if dst.parent not in swept:
-                swept.add(dst.parent)
-                sweep_stale(dst.parent)  # temp files of killed runs; never a live run's
+            folder = out_dir
+            if out_dir is not None and root is not None:
+                folder = out_dir / src.parent.relative_to(root)
+            job = jobs.Job(
+                src, dst=out_file, out_dir=folder, fmt=args.format, quality=args.quality, template=args.name
+            )
+            jobs.destination(job, engine, policy, batch)  # the checks, before the progress line
             progress.begin(f"[{index}/{len(files)}] {src.name}")
             state["writing"] = True
-            result = engine.upscale_file(
-                src,
-                dst,
-                fmt=args.format,
-                quality=args.quality,
-                overwrite=args.overwrite,
-                progress=progress,
-                cancel=cancel,
-            )
+            result = engine.run(job, on_existing=policy, batch=batch, progress=progress, cancel=cancel)
             state["writing"] = False
-            written[key] = src
             progress.end()
         except (KeyboardInterrupt, Terminated):
             cancel.set()

@@ -12,7 +12,8 @@ from PIL import Image
 
 from fmen_gui.arch.detect import describe
 from fmen_gui.arch.fmen import FMEN, preset_config
-from fmen_gui.engine.pipeline import Upscaler, output_path, unique_path
+from fmen_gui.engine.jobs import output_path, unique_path
+from fmen_gui.engine.pipeline import Upscaler
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from fmen_gui.errors import Cancelled, EngineError, ImageError
 from tests.conftest import BENCHMARK, need

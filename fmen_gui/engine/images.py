@@ -26,9 +26,7 @@ import errno
 import io
 import logging
 import os
-import re
 import stat
-import string
 import struct
 import warnings
 import zlib
@@ -1495,49 +1493,3 @@ def _write_error_message(exc: OSError) -> str:
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-NAME_FIELDS: tuple[str, ...] = ("stem", "model", "scale", "ext")
-
-
-def check_name_template(template: str) -> None:
-    """Refuse an output name template that is not plain text with ``{stem}``-style fields.
-
-    ``str.format`` would also evaluate attribute and index look-ups (``{stem.__class__}``,
-    ``{stem[0]}``) and conversions, which make odd names at best and read internals at worst,
-    so only the bare field names in :data:`NAME_FIELDS` are allowed (a format spec such as
-    ``{scale:02d}`` is fine). Raises ImageError with the reason; torch-free so the CLI can
-    check ``--name`` before loading anything.
-    """
-    fields = ", ".join(f"{{{name}}}" for name in NAME_FIELDS)
-    bad = f"bad name template {template!r}"
-    if not template or not template.strip():
-        raise ImageError(f"{bad}: it is empty")
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ImageError(f"{bad}: {exc} (use {fields}; write {{{{ and }}}} for braces)") from None
-    for _text, field, _spec, conversion in parsed:
-        if field is None:
-            continue
-        if field not in NAME_FIELDS or conversion is not None:
-            shown = "{" + field + (f"!{conversion}" if conversion else "") + "}"
-            raise ImageError(f"{bad}: {shown} is not allowed (use {fields})")
-    try:
-        example = template.format(stem="a", model="fmen-s", scale=4, ext="png")
-    except (ValueError, TypeError) as exc:
-        raise ImageError(f"{bad}: {exc}") from None
-    if "/" in example or "\\" in example or example in (".", ".."):
-        raise ImageError(f"{bad}: it must give a plain file name")
-
-
-_OWN_OUTPUT = re.compile(r"_fmen(-s)?_x[234]( \(\d+\))?$")
-
-
-def looks_like_own_output(path: Path) -> bool:
-    """Whether a file is named like a result this app wrote (``photo_fmen-s_x4 (2).png``).
-
-    Folder scans in the CLI and the GUI skip these, so running over a folder twice does not
-    upscale the previous results. Lives here (torch-free) so both can share it.
-    """
-    return bool(_OWN_OUTPUT.search(path.stem))

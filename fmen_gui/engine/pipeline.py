@@ -8,10 +8,7 @@ pass; on the CPU in fp32 the tiled result is bit-identical to the untiled one.
 from __future__ import annotations
 
 import math
-import os
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,24 +17,12 @@ import torch
 
 from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
-from fmen_gui.atomicfiles import numbered_names
-from fmen_gui.engine import devices, memory
-from fmen_gui.engine.images import (
-    OUTPUT_FORMATS,
-    ImageData,
-    check_name_template,
-    check_output_size,
-    output_format_for,
-    read_image,
-    resize_alpha,
-    write_image,
-)
+from fmen_gui.engine import devices, jobs, memory
+from fmen_gui.engine.images import ImageData, check_output_size, resize_alpha
+from fmen_gui.engine.jobs import Batch, EngineSettings, Job, JobResult, OnExisting, ProgressFn, TileFn
 from fmen_gui.engine.memory import MMAP_THRESHOLD_MAX, tune_allocator
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from fmen_gui.errors import Cancelled, EngineError, ImageError
-
-ProgressFn = Callable[[int, int], None]
-TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
 
 MIN_TILE = 32
 TILE_HEADROOM = 0.5
@@ -49,31 +34,6 @@ JOB_OVERHEAD = 96 * 2**20
 # resize_alpha per output pixel: Pillow's resized plane and the array copy for 8-bit alpha; for
 # 16-bit alpha the float32 plane, its rounded and clipped copies and the uint16 result.
 ALPHA_BYTES = {8: 2, 16: 14}
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Everything that selects and places a network; changing any field but tile and ensemble reloads it."""
-
-    model: str = "fmen-s"
-    scale: int = 4
-    weights: Path | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    tile: int | str = "auto"
-    ensemble: bool = False  # geometric self-ensemble: eight passes, "best quality"
-    kind: str = "clean"  # which registry kind of weights (see engine/kinds.py); ignored with weights
-
-
-@dataclass(frozen=True)
-class JobResult:
-    src: Path
-    dst: Path
-    in_size: tuple[int, int]
-    out_size: tuple[int, int]
-    seconds: float
-    label: str
-    notes: tuple[str, ...] = ()  # one-line remarks for the user (tiles shrunk, 16-bit read as 8...)
 
 
 @dataclass(frozen=True)
@@ -551,6 +511,29 @@ class Engine:
             raise EngineError("not enough memory to upscale the alpha channel") from None
         return replace(data, rgb=rgb, alpha=alpha, notes=data.notes + plan.notes)
 
+    def run(
+        self,
+        job: Job,
+        *,
+        on_existing: OnExisting = OnExisting.FAIL,
+        batch: Batch | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_tile: TileFn | None = None,
+        keep_image: bool = False,
+    ) -> JobResult:
+        """One job, the same way for the CLI and the window (see :func:`fmen_gui.engine.jobs.run`)."""
+        return jobs.run(
+            self,
+            job,
+            on_existing=on_existing,
+            batch=batch,
+            progress=progress,
+            cancel=cancel,
+            on_tile=on_tile,
+            keep_image=keep_image,
+        )
+
     def upscale_file(
         self,
         src: Path,
@@ -564,31 +547,10 @@ class Engine:
         cancel: threading.Event | None = None,
         on_tile: TileFn | None = None,
     ) -> JobResult:
-        """Read, upscale and atomically write one image; inputs are never touched.
-
-        The ``exists()`` check below only saves the work when the name is already taken; the
-        guarantee that nothing is replaced without ``overwrite`` is the final step's own
-        (:func:`write_image`), which also catches a file created while the job ran.
-        """
-        src, dst = Path(src), Path(dst)
-        if dst.exists() and _same_file(src, dst):
-            raise ImageError("refusing to write the output onto the input file")
-        if dst.exists() and not overwrite:
-            raise ImageError(f"output already exists: {dst} (use --overwrite to replace it)")
-        start = time.perf_counter()
-        pillow_format = output_format_for(dst, fmt)
-        data = read_image(src)
-        plan = self.plan(data, pillow_format=pillow_format, tile=tile)  # before any network work
-        result = self.upscale_data(
-            data, tile=tile, progress=progress, cancel=cancel, on_tile=on_tile, plan=plan
-        )
-        in_size = data.size
-        del data  # the input is not needed while encoding
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-        write_image(dst, result, fmt=fmt, quality=quality, overwrite=overwrite, optimize=plan.optimize)
-        seconds = time.perf_counter() - start
-        return JobResult(src, dst, in_size, result.size, seconds, self.label, result.notes)
+        """:meth:`run` for one input and one output file (the self-test's and scripts' call)."""
+        job = Job(Path(src), dst=Path(dst), fmt=fmt, quality=quality, tile=tile)
+        policy = OnExisting.OVERWRITE if overwrite else OnExisting.FAIL
+        return self.run(job, on_existing=policy, progress=progress, cancel=cancel, on_tile=on_tile)
 
 
 def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:
@@ -600,54 +562,3 @@ def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:
     if dtype == torch.float32 and winograd.available():
         return f"Winograd {winograd.isa().upper()} + oneDNN"
     return "oneDNN"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "TIFF": "tiff"}
-
-
-def output_path(
-    src: Path,
-    *,
-    model_key: str,
-    scale: int,
-    out_dir: Path | None = None,
-    fmt: str | None = None,
-    template: str = "{stem}_{model}_x{scale}",
-) -> Path:
-    """Where an input's result goes: same folder (or ``out_dir``), named by ``template``.
-
-    Without ``fmt`` the input's format is kept when it is an output format; BMP and GIF
-    inputs become PNG.
-    """
-    if fmt:
-        key = fmt.lower().lstrip(".")
-        key = {"jpeg": "jpg", "tif": "tiff"}.get(key, key)
-        if key not in OUTPUT_FORMATS:
-            raise ImageError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-        ext = key
-    else:
-        suffix = src.suffix.lower().lstrip(".")
-        ext = {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix)
-        if ext not in _EXTENSIONS.values():
-            ext = "png"
-    check_name_template(template)
-    stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
-    if not stem or "/" in stem or "\\" in stem:
-        raise ImageError(f"bad name template {template!r}: it must give a plain file name")
-    return (out_dir if out_dir is not None else src.parent) / f"{stem}.{ext}"
-
-
-def unique_path(path: Path) -> Path:
-    """``name (2).png`` style alternative when ``path`` is taken (a first guess: the GUI's
-    writer takes the next number again if this one is taken by the time it finishes)."""
-    for candidate in numbered_names(path):
-        if not candidate.exists():
-            return candidate
-    raise ImageError(f"no free name for the output beside {path}")

@@ -1,19 +1,19 @@
 """Turning dropped, opened or pasted things into a list of images to queue.
 
-Folders are scanned recursively; anything that is not a supported image is reported back
-(to become one status-bar line), never raised: a drop of mixed files must queue the good ones.
+Folders are scanned by the engine's one scan (:func:`fmen_gui.engine.jobs.walk_inputs`):
+recursively, hidden folders skipped, unsupported files met in folders passed over (a folder of
+photos also holds sidecar files); anything given directly that is not a supported image is
+reported back (to become one status-bar line), never raised: a drop of mixed files must queue
+the good ones.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fmen_gui.engine import images
-
-MAX_SCAN = 10000  # a drop of "/" must not freeze the window forever
+from fmen_gui.engine import images, jobs
 
 
 @dataclass
@@ -43,40 +43,26 @@ def _names(paths: list[Path]) -> str:
     return f"{shown} and {len(paths) - 3} more" if len(paths) > 3 else shown
 
 
-def collect_images(paths: Iterable[Path]) -> Collected:
-    """Expand folders (recursively, sorted) and split supported images from the rest."""
+def collect_images(paths: Iterable[Path], template: str = jobs.DEFAULT_TEMPLATE) -> Collected:
+    """Expand folders (the engine's one scan, capped) and split supported images from the rest.
+
+    ``template`` is the output name template in use: files named like its results are not
+    queued again from a folder.
+    """
     out = Collected()
     seen: set[Path] = set()
-
-    def add(p: Path, from_folder: bool) -> None:
+    for p, root, own in jobs.walk_inputs(paths, template, cap=jobs.MAX_SCAN):
+        from_folder = root is not None
         key = p.resolve() if p.exists() else p
         if key in seen:
-            return
+            continue
         seen.add(key)
         if images.is_supported(p) and p.is_file():
-            if from_folder and images.looks_like_own_output(p):
+            if own:
                 out.skipped_outputs += 1
             else:
                 out.images.append(p)
         elif not from_folder:
             # A vanished file (or a broken link) is not "unsupported": say what is wrong with it.
             (out.rejected if p.exists() else out.missing).append(p)
-        # Unsupported files met while scanning a folder are silently passed over: a folder of
-        # photos usually also holds sidecar files, and listing them would only be noise.
-
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            count = 0
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    count += 1
-                    if count > MAX_SCAN:
-                        break
-                    add(Path(root) / name, True)
-                if count > MAX_SCAN:
-                    break
-        else:
-            add(path, False)
     return out

@@ -11,6 +11,8 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmen_gui.engine.jobs import DEFAULT_TEMPLATE, Job
+
 _ids = itertools.count(1)
 
 
@@ -34,7 +36,7 @@ class JobSpec:
     out_dir: Path | None = None  # None: beside the input
     fmt: str | None = "png"  # None: the input's format (BMP and GIF become PNG)
     quality: int = 95
-    template: str = "{stem}_{model}_x{scale}"
+    template: str = DEFAULT_TEMPLATE
     ensemble: bool = False  # eight flipped/rotated passes averaged: best quality, 8× the time
     kind: str = "clean"  # the network kind chosen for this input (engine/kinds.py)
     background: tuple[int, int, int] = (255, 255, 255)  # fills transparent areas in JPEG output
@@ -42,6 +44,31 @@ class JobSpec:
     def engine_key(self) -> tuple[object, ...]:
         """The fields that decide which network is loaded (a change means a reload)."""
         return (self.model, self.scale, self.weights, self.device, self.precision, self.kind)
+
+    def engine_fields(self) -> dict[str, object]:
+        """The keyword arguments of the engine's ``EngineSettings`` for this job."""
+        return {
+            "model": self.model,
+            "scale": self.scale,
+            "weights": self.weights,
+            "device": self.device,
+            "precision": self.precision,
+            "tile": self.tile,
+            "kind": self.kind,
+        }
+
+    def job(self) -> Job:
+        """The file half of the spec, as the engine runs it (:func:`fmen_gui.engine.jobs.run`)."""
+        return Job(
+            self.src,
+            out_dir=self.out_dir,
+            fmt=self.fmt,
+            quality=self.quality,
+            template=self.template,
+            tile=self.tile,
+            ensemble=self.ensemble,
+            background=self.background,
+        )
 
 
 @dataclass(frozen=True)

@@ -571,7 +571,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ queueing
     def add_paths(self, paths: list[Path]) -> list[QueueItem]:
         """Queue images (folders are scanned); report what was turned away in the status bar."""
-        found = collect_images(paths)
+        found = collect_images(paths, self.settings.template)
         added = []
         for path in found.images:
             item = self.model.add(path)

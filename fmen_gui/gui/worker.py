@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from fmen_gui import atomicfiles
+from fmen_gui.engine import jobs
 from fmen_gui.errors import Cancelled, FmenError
 from fmen_gui.gui.imaging import array_to_qimage, preview_factor, reduced_preview
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
@@ -68,7 +69,7 @@ class UpscaleWorker(QObject):
         self._lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
         self._download_cancel = threading.Event()
-        self._swept: set[Path] = set()
+        self._batch = jobs.Batch()  # the folders this window's jobs swept (once a session)
 
     # ----------------------------------------------------------------- called from the GUI thread
     def register(self, job_id: int) -> None:
@@ -112,15 +113,7 @@ class UpscaleWorker(QObject):
         what += "" if spec.weights or spec.kind == "clean" else f" {spec.kind}"
         self.engine_loading.emit(f"Loading {what}…")
         self._engine = None  # free the old network before building the new one
-        settings = pipeline.EngineSettings(
-            model=spec.model,
-            scale=spec.scale,
-            weights=spec.weights,
-            device=spec.device,
-            precision=spec.precision,
-            tile=spec.tile,
-            kind=spec.kind,
-        )
+        settings = pipeline.EngineSettings(**spec.engine_fields())
         engine = pipeline.Engine(settings)
         self._engine, self._engine_key = engine, key
         self.engine_ready.emit(str(engine.label), str(engine.device_label))
@@ -153,30 +146,9 @@ class UpscaleWorker(QObject):
     def _run(self, spec: JobSpec, cancel: threading.Event) -> None:
         from fmen_gui.engine import images
 
-        pipeline = self._pipeline_module()
         engine = self._engine_for(spec)
         if cancel.is_set():
             raise Cancelled("cancelled")
-        t0 = time.perf_counter()
-        data = images.read_image(spec.src)
-        model_key = str(getattr(engine, "model_key", spec.model))
-        dst = pipeline.output_path(
-            spec.src,
-            model_key=model_key,
-            scale=int(engine.scale),
-            out_dir=spec.out_dir,
-            fmt=spec.fmt,
-            template=spec.template,
-        )
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FmenError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
-        self._sweep_once(dst.parent)
-        dst = pipeline.unique_path(dst)
-        if dst.resolve() == spec.src.resolve():  # belt and braces: never overwrite an input
-            raise FmenError(f"{dst.name}: output would overwrite the input")
-
         job_id = spec.job_id
         last_emit = [0.0]
         pending: list[tuple[int, int, int, int]] = []
@@ -193,55 +165,37 @@ class UpscaleWorker(QObject):
             last_emit[0] = now
             self._emit_tiles(job_id, out, pending)
 
-        # Planned with the encoder's needs and the format's size limits, before any network work.
-        plan = engine.plan(
-            data,
-            pillow_format=images.output_format_for(dst, spec.fmt),
-            tile=spec.tile,
-            ensemble=spec.ensemble,
-        )
-        result = engine.upscale_data(
-            data,
-            tile=spec.tile,
-            ensemble=spec.ensemble,
+        # The window's policy for a taken name: the next number, decided again at the final
+        # step, so a file that appears meanwhile (another program, a second window) is kept.
+        result = engine.run(
+            spec.job(),
+            on_existing=jobs.OnExisting.NUMBER,
+            batch=self._batch,
             progress=on_progress,
             cancel=cancel,
             on_tile=on_tile,
-            plan=plan,
+            keep_image=True,
         )
-        if cancel.is_set():  # cancelled after the last tile: still write nothing
-            raise Cancelled("cancelled")
-        # unique_path was a first guess: if that name is taken by the time the image is encoded
-        # (another program, a second window), the final step takes the next number instead of
-        # replacing the newcomer.
-        filled = images.fills_transparency(result, dst, spec.fmt)
-        dst = images.write_image(
-            dst,
-            result,
-            fmt=spec.fmt,
-            quality=spec.quality,
-            numbered=True,
-            optimize=plan.optimize,
-            background=spec.background,
-        )
-        seconds = time.perf_counter() - t0
+        image, result = result.image, replace(result, image=None)
+        assert image is not None
         # The window keeps a display copy of bounded size, not a second full-size result.
-        k = preview_factor(int(result.width), int(result.height))
-        shown = reduced_preview(result.rgb, result.alpha, k)
-        if filled and shown.shape[2] == 4:  # show what was saved: a JPEG's transparency is filled
+        k = preview_factor(int(image.width), int(image.height))
+        shown = reduced_preview(image.rgb, image.alpha, k)
+        del image
+        if result.filled and shown.shape[2] == 4:  # show what was saved: JPEG's transparency is filled
             shown = images.flatten_alpha(shown[..., :3], shown[..., 3], spec.background)
         preview = array_to_qimage(shown)
         del shown
         outcome = JobOutcome(
             job_id=job_id,
             src=spec.src,
-            dst=dst,
-            in_size=(int(data.width), int(data.height)),
-            out_size=(int(result.width), int(result.height)),
-            seconds=seconds,
+            dst=result.dst,
+            in_size=result.in_size,
+            out_size=result.out_size,
+            seconds=result.seconds,
             label=str(engine.label),
             device_label=str(engine.device_label),
-            filled_with="#{:02x}{:02x}{:02x}".format(*spec.background) if filled else "",
+            filled_with="#{:02x}{:02x}{:02x}".format(*spec.background) if result.filled else "",
         )
         self.job_finished.emit(outcome, preview)
 
@@ -256,15 +210,6 @@ class UpscaleWorker(QObject):
         tile = array_to_qimage(out[y0:y1, x0:x1])
         self.tile_ready.emit(job_id, tile, x0, y0, w, h)
 
-    def _sweep_once(self, folder: Path) -> None:
-        """Remove temp files that killed runs of this app left in ``folder`` (once a session)."""
-        key = folder.absolute()
-        if key in self._swept:
-            return
-        self._swept.add(key)
-        for path in atomicfiles.sweep_stale(folder):
-            log.info("removed %s, left behind by an earlier run that was killed", path)
-
     @Slot(list)
     def sweep(self, folders: list[str]) -> None:
         """Start-up sweep of the folders this app writes to (see :func:`atomicfiles.sweep_stale`).
@@ -272,7 +217,7 @@ class UpscaleWorker(QObject):
         Runs in the worker thread because a large folder takes a moment to list.
         """
         for folder in folders:
-            self._sweep_once(Path(folder))
+            self._batch.sweep(Path(folder))
 
     @Slot()
     def probe(self) -> None:

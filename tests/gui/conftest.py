@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmen_gui.errors import Cancelled, ImageError
+from fmen_gui.engine import jobs
+from fmen_gui.errors import Cancelled
 
 # Before anything imports Qt (nothing above does): the tests never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -124,6 +125,10 @@ class FakeEngine:
         self.label = f"{'FMEN-S' if settings.model == 'fmen-s' else 'FMEN'} ×{settings.scale}"
         self.device_label = "Fake CPU"
 
+    def run(self, job, **kw):  # type: ignore[no-untyped-def]
+        """The real engine's job pipeline (naming, rules, writing) around the fake network."""
+        return jobs.run(self, job, **kw)
+
     def plan(self, data, *, pillow_format=None, tile=None, ensemble=None):  # type: ignore[no-untyped-def]
         """The real engine's pre-flight check, without memory figures (nothing to plan here)."""
         return SimpleNamespace(tile=tile, optimize=True, notes=())
@@ -155,32 +160,6 @@ class FakeEngine:
         return replace(data, rgb=out, alpha=alpha)
 
 
-def _fake_output_path(
-    src: Path,
-    *,
-    model_key: str,
-    scale: int,
-    out_dir: Path | None = None,
-    fmt: str | None = None,
-    template: str = "{stem}_{model}_x{scale}",
-) -> Path:
-    ext = fmt or "png"
-    try:
-        stem = template.format(stem=src.stem, model=model_key, scale=scale, ext=ext)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ImageError(f"bad name template {template!r}") from exc
-    return (out_dir or src.parent) / f"{stem}.{ext}"
-
-
-def _fake_unique_path(path: Path) -> Path:
-    n = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-        n += 1
-    return candidate
-
-
 @pytest.fixture
 def fake_pipeline() -> Iterator[SimpleNamespace]:
     FakeEngine.created = []
@@ -190,8 +169,6 @@ def fake_pipeline() -> Iterator[SimpleNamespace]:
     yield SimpleNamespace(
         Engine=FakeEngine,
         EngineSettings=FakeSettings,
-        output_path=_fake_output_path,
-        unique_path=_fake_unique_path,
         FakeEngine=FakeEngine,
     )
 
