@@ -26,14 +26,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS, KindChoice
+from fmen_gui.engine.names import DEFAULT_TEMPLATE, MODEL_KEYS, OUTPUT_FORMATS, SCALES
 from fmen_gui.errors import Cancelled, FmenError
 
 if TYPE_CHECKING:
     from fmen_gui.engine.pipeline import EngineSettings
 
-MODELS = ("fmen-s", "fmen")
-SCALES = (2, 3, 4)
-FORMATS = ("png", "jpg", "webp", "tiff")
+MODELS = MODEL_KEYS
+FORMATS = tuple(OUTPUT_FORMATS)
 
 
 class UsageError(Exception):
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)"
     )
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
-    p.add_argument("--name", default="{stem}_{model}_x{scale}", help="output name template (no extension)")
+    p.add_argument("--name", default=DEFAULT_TEMPLATE, help="output name template (no extension)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--quiet", action="store_true", help="print errors only")
     p.add_argument("--list-models", action="store_true", help="show installed weights and where they are")

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 from fmen_gui import atomicfiles
+from fmen_gui.engine.names import OUTPUT_FORMATS
 from fmen_gui.errors import ImageError, OutputExistsError
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )
-OUTPUT_FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
 DEFAULT_MAX_PIXELS: int = 200_000_000
 # What transparent areas become in a format without alpha (JPEG). White, like paper and like most
 # viewers' page background; never the colour that happened to be stored under alpha = 0, which is

@@ -38,7 +38,6 @@ import numpy as np
 from fmen_gui.atomicfiles import numbered_names, sweep_stale
 from fmen_gui.engine.images import (
     DEFAULT_BACKGROUND,
-    OUTPUT_FORMATS,
     SUPPORTED_EXTENSIONS,
     ImageData,
     fills_transparency,
@@ -46,6 +45,7 @@ from fmen_gui.engine.images import (
     read_image,
     write_image,
 )
+from fmen_gui.engine.names import DEFAULT_TEMPLATE, MODEL_KEYS, OUTPUT_FORMATS, SCALES, format_key
 from fmen_gui.errors import Cancelled, FmenError, ImageError
 
 log = logging.getLogger(__name__)
@@ -53,18 +53,7 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 TileFn = Callable[[np.ndarray, tuple[int, int, int, int]], None]
 
-DEFAULT_TEMPLATE = "{stem}_{model}_x{scale}"
-MODEL_KEYS = ("fmen-s", "fmen")  # the presets a user picks; "custom" is an imported family member
-SCALES = (2, 3, 4)
-# Other spellings of the output formats' keys (OUTPUT_FORMATS: "png", "jpg", "webp", "tiff").
-FORMAT_ALIASES = {"jpeg": "jpg", "tif": "tiff"}
 MAX_SCAN = 10000  # files a window's folder drop looks at: a drop of "/" must not freeze it
-
-
-def format_key(text: str) -> str:
-    """``"JPEG"``, ``".jpg"``, ``"jpg"`` → ``"jpg"``: the one spelling of an output format."""
-    key = text.strip().lower().lstrip(".")
-    return FORMAT_ALIASES.get(key, key)
 
 
 @dataclass(frozen=True)
@@ -279,7 +268,8 @@ class Batch:
     """What the jobs of one run share: its inputs, the folders it made and swept, its outputs.
 
     ``inputs`` are never written onto; two jobs of a batch never claim one output name (with
-    ``--overwrite`` too, which is about files of earlier runs only); each output folder is
+    ``--overwrite`` too, which is about files of earlier runs only; under ``NUMBER`` the second
+    takes the next number); each output folder is
     swept once for temp files of killed runs; ``created`` lists the folders the batch made, so
     the CLI can remove those left empty.
     """
@@ -356,7 +346,7 @@ def destination(
     inputs = batch.inputs if batch is not None else frozenset()
     if _same_file(dst, job.src) or dst.resolve() in inputs:
         raise ImageError("refusing to write the output onto an input file")
-    if batch is not None and _key(dst) in batch.written:
+    if batch is not None and on_existing is not OnExisting.NUMBER and _key(dst) in batch.written:
         raise ImageError(
             f"output {dst} is also the output of {batch.written[_key(dst)]} in this run "
             "(use --name or separate folders to tell them apart)"
@@ -416,8 +406,9 @@ def run(
         optimize=plan.optimize,
         background=job.background,
     )
-    with batch.lock:
-        batch.written[_key(dst)] = job.src
+    if on_existing is not OnExisting.NUMBER:  # a numbered name never collides: nothing to keep
+        with batch.lock:
+            batch.written[_key(dst)] = job.src
     return JobResult(
         job.src,
         dst,

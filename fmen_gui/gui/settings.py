@@ -15,23 +15,21 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS
+from fmen_gui.engine.names import DEFAULT_TEMPLATE, OUTPUT_FORMATS, SCALES
 
 ORGANISATION = "FMEN"
 APPLICATION = "FMEN Upscaler"
 
 MODELS: dict[str, str] = {"fmen": "FMEN — quality", "fmen-s": "FMEN-S — speed"}
-SCALES: tuple[int, ...] = (2, 3, 4)
 PRECISIONS: dict[str, str] = {"auto": "Auto", "fp32": "FP32", "fp16": "FP16", "bf16": "BF16"}
-# Output format key (file extension) -> label shown to the user. Mirrors
-# ``fmen_gui.engine.images.OUTPUT_FORMATS`` but stays importable without the engine.
-FORMATS: dict[str, str] = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
+# Output format key (file extension) -> label shown to the user.
+FORMATS: dict[str, str] = {key: {"WEBP": "WebP"}.get(name, name) for key, name in OUTPUT_FORMATS.items()}
 LOSSY_FORMATS = frozenset({"jpg", "webp"})
 # The output format setting: "" keeps the input's format (BMP and GIF become PNG), like the CLI.
 SAME_AS_INPUT = ""
 OUTPUT_CHOICES: dict[str, str] = {SAME_AS_INPUT: "Same as input", **FORMATS}
 # What transparent areas become in formats without alpha (JPEG): "#rrggbb" -> name for the UI.
 BACKGROUNDS: dict[str, str] = {"#ffffff": "white", "#000000": "black", "#808080": "grey"}
-DEFAULT_TEMPLATE = "{stem}_{model}_x{scale}"
 THEMES = ("dark", "light")
 VIEW_MODES = ("slider", "side")
 

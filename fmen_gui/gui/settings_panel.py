@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from fmen_gui.engine.kinds import KIND_LABELS
+from fmen_gui.engine.names import model_display_name
 from fmen_gui.errors import FmenError
 from fmen_gui.gui.settings import (
     BACKGROUNDS,
@@ -79,7 +80,7 @@ def photo_keys() -> set[tuple[str, int]]:
 
 def missing_reason(model: str, scale: int) -> str:
     """Why a model/scale cannot be chosen, and what in this window fixes it."""
-    name = "FMEN-S" if model == "fmen-s" else "FMEN"
+    name = model_display_name(model)
     text = f"No {name} ×{scale} weights installed: use Import weights…"
     if (model, scale) == ("fmen-s", 4):
         text += " or Download official FMEN-S ×4"

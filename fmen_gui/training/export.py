@@ -65,13 +65,16 @@ def export(
     val = round(evaluate(deploy, val_pairs, scale), 3)
     name = weights_name(model, scale, kind)
     dest = weights_dir / name
-    if only_if_better and dest.exists():
-        shipped_model, _ = load_weights(dest)
+    # A photo network must beat what those inputs get today: the shipped photo file, or where
+    # there is none yet the clean one (the run starts from it, so its first "best" is no gain).
+    rival = dest if dest.exists() else weights_dir / weights_name(model, scale)
+    if only_if_better and rival.exists():
+        shipped_model, _ = load_weights(rival)
         shipped = round(evaluate(shipped_model, val_pairs, scale), 3)
         if shipped >= val:
-            log(f"kept {dest}: validation {shipped:.3f} dB (shipped) >= {val:.3f} dB ({run})")
+            log(f"kept {dest}: validation {shipped:.3f} dB ({rival.name}) >= {val:.3f} dB ({run})")
             return False
-        log(f"{run}: validation {val:.3f} dB beats the shipped {shipped:.3f} dB")
+        log(f"{run}: validation {val:.3f} dB beats {rival.name}'s {shipped:.3f} dB")
     psnr = {n: round(evaluate(deploy, benchmark_pairs(benchmarks / n, scale), scale), 3) for n in TEST_SETS}
     save_safetensors(
         deploy, dest, {"model": model, "scale": str(scale), "kind": kind, "format": "fmen-deploy"}

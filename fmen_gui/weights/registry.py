@@ -34,6 +34,7 @@ from typing import Any
 import platformdirs
 
 import fmen_gui
+from fmen_gui.engine.names import model_display_name
 from fmen_gui.errors import MissingWeightsError, WeightsError
 from fmen_gui.weights.files import atomic_write_bytes, copy_atomically, sha256_file
 
@@ -46,7 +47,6 @@ MANIFEST_VERSION = 1
 ENV_WEIGHTS_DIR = "FMEN_WEIGHTS_DIR"
 ENV_DATA_DIR = "FMEN_DATA_DIR"
 
-MODEL_NAMES = {"fmen-s": "FMEN-S", "fmen": "FMEN", "custom": "FMEN-family"}
 SOURCES = ("official", "imported", "bundled")
 # Lower rank wins in available(): the user's own choices beat what ships with the app, and the
 # authors' official file beats an arbitrary import of the same model.
@@ -81,11 +81,6 @@ class WeightsEntry:
         """Menu text such as ``FMEN-S ×4 (official)`` or ``FMEN-S ×4 photo (bundled)``."""
         kind = "" if self.kind == "clean" else f" {self.kind}"
         return f"{model_display_name(self.model)} ×{self.scale}{kind} ({self.source})"
-
-
-def model_display_name(model: str) -> str:
-    """``"fmen-s"`` -> ``"FMEN-S"``; unknown keys are shown upper-cased rather than rejected."""
-    return MODEL_NAMES.get(model, model.upper())
 
 
 # --------------------------------------------------------------------------- folders
