@@ -325,9 +325,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def destination(
-    job: Job, runner: Runner, on_existing: OnExisting, batch: Batch | None = None
-) -> Path:
+def destination(job: Job, runner: Runner, on_existing: OnExisting, batch: Batch | None = None) -> Path:
     """The output path of ``job`` under the rules, checked before any work is done.
 
     The existence checks here only save the work when the name is already taken; the
