@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,31 @@ def install_clean_and_photo(folder: Path, model: str = "fmen-s", scale: int = 2)
     ]
     (folder / "manifest.json").write_text(json.dumps({"version": 1, "weights": entries}))
     return clean, photo
+
+
+@contextlib.contextmanager
+def dead_and_live_temps(folder: Path, dead_stem: str, live_stem: str) -> Iterator[tuple[Path, Path]]:
+    """Temp files this app names ``.STEM.png.fmen-tmp-PID-HOST-….part``: one of a process that
+    has exited (a killed run), one of a process still running (a live run), in ``folder``."""
+    import subprocess
+    import sys
+
+    from fmen_gui import atomicfiles
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    host = atomicfiles._host_tag()
+    stale = folder / f".{dead_stem}.png.fmen-tmp-{dead.pid}-{host}-abcdefgh.part"
+    live = folder / f".{live_stem}.png.fmen-tmp-{alive.pid}-{host}-ijklmnop.part"
+    stale.write_bytes(b"half an image")
+    live.write_bytes(b"half an image")
+    try:
+        yield stale, live
+    finally:
+        assert alive.stdin is not None
+        alive.stdin.close()
+        alive.wait()
 
 
 def slow_enabled(config: pytest.Config) -> bool:

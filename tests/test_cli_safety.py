@@ -24,7 +24,7 @@ from PIL import Image
 
 from fmen_gui import cli
 from fmen_gui.engine import images
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dead_and_live_temps
 from tests.test_reliability_cli import _cli, leftovers, save_noise, snapshot
 
 SUFFIX = "_fmen-s_x4"
@@ -423,24 +423,10 @@ def test_no_empty_output_folders_are_left(njujet: Path, tmp_path: Path) -> None:
 @pytest.fixture
 def stale_temp(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """(temp file of a killed run, temp file of a running one) in ``tmp_path / 'out'``."""
-    from fmen_gui import atomicfiles
-
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    host = atomicfiles._host_tag()
-    stale = out / f".a{SUFFIX}.png.fmen-tmp-{dead.pid}-{host}-abcdefgh.part"
-    live = out / f".b{SUFFIX}.png.fmen-tmp-{alive.pid}-{host}-ijklmnop.part"
-    stale.write_bytes(b"half an image")
-    live.write_bytes(b"half an image")
-    try:
-        yield stale, live
-    finally:
-        assert alive.stdin is not None
-        alive.stdin.close()
-        alive.wait()
+    with dead_and_live_temps(out, f"a{SUFFIX}", f"b{SUFFIX}") as pair:
+        yield pair
 
 
 @pytest.mark.skipif(os.name != "posix", reason="the sweep judges PIDs on POSIX only")

@@ -16,8 +16,6 @@ import gc
 import logging
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
 from fmen_gui.gui.queue import CANCELLED, DONE, FAILED, LOADING
 from fmen_gui.gui.worker import UpscaleWorker, WorkerController
 from fmen_gui.weights.loading import save_safetensors
+from tests.conftest import dead_and_live_temps
 from tests.test_reliability_cli import (
     deny_reading,
     exif_orientation,
@@ -496,16 +495,9 @@ def test_worker_sweeps_temp_files_of_killed_runs_only(
     src, out = tmp_path / "in", tmp_path / "out"
     a, _b = _two_inputs(src)
     out.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    host = atomicfiles._host_tag()
-    stale = out / f".a{SUFFIX}.png.fmen-tmp-{dead.pid}-{host}-abcdefgh.part"
-    live = out / f".a{SUFFIX}.png.fmen-tmp-{alive.pid}-{host}-ijklmnop.part"
     other = out / ".a.png.unrelated.part"
-    for path in (stale, live, other):
-        path.write_bytes(b"half an image")
-    try:
+    other.write_bytes(b"half an image")
+    with dead_and_live_temps(out, f"a{SUFFIX}", f"a{SUFFIX}") as (stale, live):
         window = window_for(out)
         window.add_paths([a])
         wait_read(qtbot, window)
@@ -522,10 +514,6 @@ def test_worker_sweeps_temp_files_of_killed_runs_only(
         assert startup_sweep_folders(str(out), [a]) == [user_weights_dir(), out, a.parent]
         assert startup_sweep_folders("", []) == [user_weights_dir()]
         assert live.exists() and other.exists()
-    finally:
-        assert alive.stdin is not None
-        alive.stdin.close()
-        alive.wait()
     watch.assert_quiet()
 
 
