@@ -76,6 +76,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--model", default="fmen-s")
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     args = p.parse_args()
     photos = available("photo")
     clean = available("clean")
@@ -88,7 +89,7 @@ def main() -> None:
             "clean": load_weights(clean[model, scale].path)[0],
             "photo": load_weights(photo_entry.path)[0],
         }
-        for name in SETS:
+        for name in args.sets:
             base = benchmark_pairs(BENCHMARK / name, scale)
             for how in INPUTS:
                 made = [degrade(lr, how, NOISE_SEED + i) for i, (lr, _) in enumerate(base)]
