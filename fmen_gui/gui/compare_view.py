@@ -328,13 +328,6 @@ class CompareView(QWidget):
         self.zoom_changed.emit(self._zoom)
         self.update()
 
-    def pan_by(self, dx: float, dy: float) -> None:
-        """Move the view by screen pixels (both panes move together)."""
-        self._offset -= QPointF(dx, dy) / self._zoom
-        self._fit_mode = False
-        self._clamp_offset()
-        self.update()
-
     def widget_to_canvas(self, pos: QPointF) -> tuple[int, QPointF]:
         """(pane index, canvas point) under a widget position."""
         index, local = self._pane_local(pos)
