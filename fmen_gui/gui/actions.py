@@ -62,8 +62,8 @@ def build_actions(w: MainWindow) -> None:
     w.copy_action = _action(
         w, "&Copy Result", w.copy_result, ["Ctrl+Shift+C"], "Copy the shown result to the clipboard"
     )
-    w.import_action = _action(w, "&Import Weights…", w.import_weights)
-    w.download_action = _action(w, "&Download Official FMEN-S ×4", w.download_official)
+    w.import_action = _action(w, "&Import Weights…", w.tasks.import_weights)
+    w.download_action = _action(w, "&Download Official FMEN-S ×4", w.tasks.download_official)
     w.clear_action = _action(w, "Remove &Finished", w.clear_finished)
     w.quit_action = _action(w, "&Quit", w.close, ["Ctrl+Q"])
     w.slider_action = _action(

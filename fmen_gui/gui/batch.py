@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from fmen_gui.engine.kinds import KindChoice
 from fmen_gui.gui.eta import FinishRates, queue_seconds_left
 from fmen_gui.gui.formats import format_key
 from fmen_gui.gui.imaging import PREVIEW_MAX_PIXELS, ImageLoader, LoadedImage
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 ETA_TICK_MS = 500
 
 
-class JobPlanner(Protocol):
-    """What the batch asks the owner of the settings (the window) about an item's job."""
+class Planner(Protocol):
+    """What the batch asks the owner of the settings about an item's job (see ``gui.planner``)."""
 
     def job_spec(self, item: QueueItem) -> JobSpec:
         """The job for ``item`` under the current settings."""
@@ -49,8 +50,8 @@ class JobPlanner(Protocol):
         """The label of a job started now ("FMEN ×4"), before the engine says."""
         ...
 
-    def set_expected(self, item: QueueItem) -> None:
-        """Update what ``item`` will become under the current settings (size, network kind)."""
+    def expectation(self, item: QueueItem) -> tuple[tuple[int, int] | None, KindChoice, bool]:
+        """What ``item`` will become: (output size, network kind, whether its card names the kind)."""
         ...
 
     def output_format(self, item: QueueItem) -> str:
@@ -73,9 +74,7 @@ class BatchController(QObject):
     changed = Signal()  # the queue or the batch state changed (actions, title, saved queue)
     ticked = Signal()  # time passed while a job runs (the ETAs moved)
 
-    def __init__(
-        self, controller: WorkerController, planner: JobPlanner, parent: QObject | None = None
-    ) -> None:
+    def __init__(self, controller: WorkerController, planner: Planner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.planner = planner
@@ -152,13 +151,22 @@ class BatchController(QObject):
             if item is not None and item.status in FINISHED_STATES and item.original is not None:
                 self.model.update(key, QueueItem.requeue)
 
+    def _set_expected(self, item: QueueItem) -> None:
+        self.model.update(item.key, QueueItem.expect, *self.planner.expectation(item))
+
+    def refresh_expected(self) -> None:
+        """The settings changed: show what each waiting item will now become."""
+        for item in self.model.items():
+            if item.status in (PENDING, LOADING):
+                self._set_expected(item)
+
     def _on_loaded(self, key: int, loaded: LoadedImage) -> None:
         item = self.model.update(key, QueueItem.read, loaded)
         if item is None:
             return
         if item.frames > 1:
             self.message.emit(f"{item.name}: {item.animation_note()}")
-        self.planner.set_expected(item)
+        self._set_expected(item)
         self.item_updated.emit(key)
         self.changed.emit()
         self.resume()
@@ -233,7 +241,7 @@ class BatchController(QObject):
             return
         spec = self.planner.job_spec(item)
         label = self.planner.job_label()
-        self.planner.set_expected(item)
+        self._set_expected(item)
         fmt = self.planner.output_format(item)
         self.model.update(item.key, QueueItem.start, spec.job_id, label, fmt, self._finish_seconds(item, fmt))
         self._running = (spec.job_id, item.key)

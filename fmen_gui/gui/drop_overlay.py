@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QDragEnterEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
 
@@ -15,6 +15,21 @@ class DropOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.text = "Drop to add to the queue"
         self.hide()
+
+    def enter(self, event: QDragEnterEvent) -> None:
+        """Files are dragged in: show over the whole window for local files, accept a picture too."""
+        mime = event.mimeData()
+        if mime.hasUrls():
+            n = sum(1 for u in mime.urls() if u.isLocalFile())
+            self.text = "Drop to add to the queue" if n != 1 else "Drop to add it to the queue"
+            self.setGeometry(self.parentWidget().rect())
+            self.raise_()
+            self.show()
+            event.acceptProposedAction()
+        elif mime.hasImage():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)

@@ -11,10 +11,8 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QEvent,
     QItemSelection,
     QItemSelectionModel,
-    QObject,
     QSize,
     Qt,
     QTimer,
@@ -30,52 +28,40 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QImage,
-    QKeyEvent,
 )
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
-    QComboBox,
     QDialog,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QSplitter,
-    QTextEdit,
     QToolBar,
-    QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from fmen_gui.engine.images import SUPPORTED_EXTENSIONS
-from fmen_gui.engine.kinds import KindChoice, choose_kind
 from fmen_gui.gui import actions, clipboard, help_menu, icons, session
 from fmen_gui.gui.batch import BatchController
-from fmen_gui.gui.compare_view import ORIGINAL, CompareView, Source
+from fmen_gui.gui.compare_panel import ComparePanel, SpaceFlash
 from fmen_gui.gui.drop_overlay import DropOverlay
 from fmen_gui.gui.files import collect_images
-from fmen_gui.gui.formats import filter_for, format_key, save_filters, save_target
-from fmen_gui.gui.jobs import JobOutcome, JobSpec, next_job_id
+from fmen_gui.gui.formats import filter_for, save_filters, save_target
+from fmen_gui.gui.jobs import JobOutcome, JobSpec
+from fmen_gui.gui.planner import JobPlanner
 from fmen_gui.gui.queue import (
-    DONE,
-    FAILED,
     FINISHED_STATES,
-    LOADING,
-    PENDING,
     ItemRole,
     QueueItem,
     QueueModel,
-    QueueView,
+    QueuePanel,
     Result,
     format_seconds,
 )
-from fmen_gui.gui.settings import AppSettings, SettingsStore, background_rgb
+from fmen_gui.gui.settings import AppSettings, SettingsStore
 from fmen_gui.gui.settings_panel import SettingsPanel
+from fmen_gui.gui.tasks import BackgroundTasks
 from fmen_gui.gui.theme import apply_theme
 from fmen_gui.gui.worker import WorkerController
 
@@ -83,7 +69,6 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILTER_EXTS = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
 STATUS_MESSAGE_MS = 8000
-RUNNING_SIDE = "\x00running"  # side-picker data of the running job (never a result label)
 
 
 class MainWindow(QMainWindow):
@@ -133,13 +118,14 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1440, 880)
 
-        self.batch = BatchController(self.controller, self, self)
+        self.panel = SettingsPanel(self.settings)
+        self.planner = JobPlanner(self.settings, self.panel)
+        self.batch = BatchController(self.controller, self.planner, self)
+        self.tasks = BackgroundTasks(self.controller, self.panel, self)
         self._current_key: int | None = None
         self._follow = True  # show the running item unless the user picked another one
-        self._downloading = False
         self._closing = False
         self._last_run = ""
-        self._engine_labels: dict[str, str] = {}  # weights file -> label the engine reported
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)
@@ -153,6 +139,7 @@ class MainWindow(QMainWindow):
         actions.build_actions(self)
         self._connect_worker()
         self._connect_batch()
+        self._connect_tasks()
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
         self._restore_layout()
@@ -161,9 +148,7 @@ class MainWindow(QMainWindow):
             self.restore_queue()
         self._update_actions()
         self._update_status_labels()
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        self.space_flash = SpaceFlash(self, self.view)
 
     # The batch's queue and signals, under the names the window always had.
     @property
@@ -180,6 +165,10 @@ class MainWindow(QMainWindow):
         """Emitted with the queue key of an item that reached a final state."""
         return self.batch.item_finished
 
+    def job_spec(self, item: QueueItem) -> JobSpec:
+        """The job for ``item`` under the current settings."""
+        return self.planner.job_spec(item)
+
     def is_busy(self) -> bool:
         return self.batch.is_busy()
 
@@ -193,64 +182,24 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setChildrenCollapsible(False)
 
-        # Left: the queue.
-        queue_panel = QWidget()
-        qv = QVBoxLayout(queue_panel)
-        qv.setContentsMargins(8, 6, 0, 6)
-        qv.setSpacing(4)
-        header = QHBoxLayout()
-        self.queue_title = QLabel("Queue")
-        self.queue_title.setObjectName("panelTitle")
-        header.addWidget(self.queue_title)
-        header.addStretch(1)
-        self.clear_button = QToolButton()
-        self.clear_button.setToolTip("Remove finished items from the queue")
-        self.clear_button.setAutoRaise(True)
-        header.addWidget(self.clear_button)
-        qv.addLayout(header)
-        self.queue_view = QueueView()
-        self.queue_view.setModel(self.model)
-        qv.addWidget(self.queue_view, 1)
+        # Left: the queue; centre: side pickers over the compare view.
+        self.queue_panel = QueuePanel(self.model)
+        self.queue_title = self.queue_panel.title
+        self.clear_button = self.queue_panel.clear_button
+        self.queue_view = self.queue_panel.view
         self.queue_view.selectionModel().currentChanged.connect(self._on_current_changed)
         self.queue_view.remove_requested.connect(self.remove_items)
         self.queue_view.rerun_requested.connect(self.rerun_items)
-
-        # Centre: source pickers over the compare view.
-        centre = QWidget()
-        cv = QVBoxLayout(centre)
-        cv.setContentsMargins(0, 6, 0, 0)
-        cv.setSpacing(4)
-        pickers = QHBoxLayout()
-        pickers.setContentsMargins(6, 0, 6, 0)
-        self.left_combo = QComboBox()
-        self.right_combo = QComboBox()
-        for combo, tip in ((self.left_combo, "Left side"), (self.right_combo, "Right side")):
-            combo.setToolTip(f"{tip}: the original or any finished result of this image")
-            combo.setMinimumContentsLength(12)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        pickers.addWidget(QLabel("Left"))
-        pickers.addWidget(self.left_combo)
-        pickers.addStretch(1)
-        self.image_info = QLabel()
-        self.image_info.setObjectName("hint")
-        pickers.addWidget(self.image_info)
-        pickers.addStretch(1)
-        pickers.addWidget(QLabel("Right"))
-        pickers.addWidget(self.right_combo)
-        cv.addLayout(pickers)
-        self.view = CompareView()
-        cv.addWidget(self.view, 1)
-        self.left_combo.currentIndexChanged.connect(self._on_sides_changed)
-        self.right_combo.currentIndexChanged.connect(self._on_sides_changed)
+        self.compare = ComparePanel()
+        self.compare.sides_shown.connect(self._update_actions)
+        self.view = self.compare.view
+        self.left_combo, self.right_combo = self.compare.left_combo, self.compare.right_combo
 
         # Right: settings.
-        self.panel = SettingsPanel(self.settings)
         self.panel.changed.connect(self._on_settings_changed)
-        self.panel.import_requested.connect(self.import_weights)
-        self.panel.download_requested.connect(self.download_official)
 
-        self.splitter.addWidget(queue_panel)
-        self.splitter.addWidget(centre)
+        self.splitter.addWidget(self.queue_panel)
+        self.splitter.addWidget(self.compare)
         self.splitter.addWidget(self.panel)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
@@ -278,9 +227,12 @@ class MainWindow(QMainWindow):
         w.engine_loading.connect(self.show_message)
         w.engine_ready.connect(self._on_engine_ready)
         w.devices_found.connect(self._on_devices)
-        w.task_done.connect(self._on_task_done)
-        w.task_failed.connect(self._on_task_failed)
-        w.download_progress.connect(self._on_download_progress)
+
+    def _connect_tasks(self) -> None:
+        self.tasks.message.connect(self.show_message)
+        self.tasks.status.connect(lambda text: self.show_message(text, 0))
+        self.tasks.changed.connect(self._update_actions)
+        self.tasks.weights_changed.connect(self.batch.refresh_expected)
 
     def _connect_batch(self) -> None:
         b = self.batch
@@ -328,26 +280,11 @@ class MainWindow(QMainWindow):
     def _on_settings_changed(self) -> None:
         self._merge_panel()
         self._update_status_labels()
-        self._refresh_expected_sizes()
+        self.batch.refresh_expected()
         self._schedule_save()
 
     def _merge_panel(self) -> None:
-        p = self.panel.settings()
-        for name in (
-            "model",
-            "scale",
-            "device",
-            "precision",
-            "tile",
-            "ensemble",
-            "kind",
-            "output_dir",
-            "output_format",
-            "quality",
-            "template",
-            "background",
-        ):
-            setattr(self.settings, name, getattr(p, name))
+        self.planner.merge_panel()
 
     def _schedule_save(self) -> None:
         self._save_timer.start()
@@ -444,9 +381,7 @@ class MainWindow(QMainWindow):
         removed = self.batch.remove(keys)
         if self._current_key in removed:
             self._current_key = None
-            self.view.clear()
-            self._fill_side_pickers(None)
-            self._update_actions()
+            self.compare.show_item(None)
 
     def rerun_items(self, keys: list[int]) -> None:
         """Queue finished items again with the current settings (e.g. to compare models)."""
@@ -455,25 +390,6 @@ class MainWindow(QMainWindow):
 
     def clear_finished(self) -> None:
         self.remove_items([i.key for i in self.model.items() if i.status in FINISHED_STATES])
-
-    def set_expected(self, item: QueueItem) -> None:
-        """What the item will become under the current settings: size and network kind."""
-        out = None
-        if item.in_size is not None:
-            s = self.settings.scale
-            out = (item.in_size[0] * s, item.in_size[1] * s)
-        show_kind = self.panel.photo_available(self.settings.model, self.settings.scale)
-        self.model.update(item.key, QueueItem.expect, out, self._kind_choice(item), show_kind)
-
-    def _kind_choice(self, item: QueueItem) -> KindChoice:
-        """Clean or photo network for ``item`` (per item under Auto); see ``engine/kinds.py``."""
-        s = self.settings
-        return choose_kind(s.kind, item.jpeg_quality, self.panel.photo_available(s.model, s.scale))
-
-    def _refresh_expected_sizes(self) -> None:
-        for item in self.model.items():
-            if item.status in (PENDING, LOADING):
-                self.set_expected(item)
 
     # ------------------------------------------------------------------ queue across restarts
     def save_queue(self) -> None:
@@ -519,74 +435,8 @@ class MainWindow(QMainWindow):
         self._show_item(item)
 
     def _show_item(self, item: QueueItem) -> None:
-        self._fill_side_pickers(item)
-        self._apply_sides(keep_view=False)
-        if self._is_running(item) and item.expected_out:
-            self.view.begin_progress(QSize(*item.expected_out))
+        self.compare.show_item(item, running=self.batch.running_key() == item.key)
         self.setWindowTitle(f"{item.name} — FMEN Upscaler")
-        info = item.size_text()
-        self.image_info.setText(f"{item.name}  ·  {info}" if info else item.name)
-
-    def _is_running(self, item: QueueItem) -> bool:
-        return self.batch.running_key() == item.key
-
-    def _fill_side_pickers(self, item: QueueItem | None) -> None:
-        """List the original, every finished result and, while it runs, the item's own job.
-
-        Entries carry their result label as item data; the running job's entry carries
-        ``RUNNING_SIDE`` and is shown on the right, so the pane and the dropdown name the model
-        and scale of the job that is running, not of an earlier result of the same image.
-        """
-        entries = [(ORIGINAL, ORIGINAL), *((label, label) for label in (item.results if item else {}))]
-        if item is not None and self._is_running(item):
-            entries.append((f"{item.job_label} (running…)", RUNNING_SIDE))
-        for combo, default in ((self.left_combo, ORIGINAL), (self.right_combo, entries[-1][1])):
-            combo.blockSignals(True)
-            combo.clear()
-            for text, data in entries:
-                combo.addItem(text, data)
-            combo.setCurrentIndex(max(0, combo.findData(default)))
-            combo.setEnabled(item is not None)
-            combo.blockSignals(False)
-
-    @staticmethod
-    def _side_of(combo: QComboBox) -> str:
-        """The label (or ``RUNNING_SIDE``) chosen in a side picker."""
-        data = combo.currentData()
-        return str(data) if data else ORIGINAL
-
-    def _source_for(self, item: QueueItem, label: str) -> Source | None:
-        if label == RUNNING_SIDE and item.original is not None:
-            # The running job's tiles are painted over the dimmed original, under its own label.
-            return Source(item.original, item.job_label, is_original=True)
-        if label == ORIGINAL or label not in item.results:
-            return Source(item.original, ORIGINAL, is_original=True) if item.original is not None else None
-        result = item.results[label]
-        shown = result.image.width()
-        if 0 < shown < result.size[0]:  # a big result is held as a reduced copy: say so
-            label = f"{label} (preview {round(100 * shown / result.size[0])}%)"
-        return Source(result.image, label, size=QSize(*result.size))
-
-    def _apply_sides(self, keep_view: bool = True) -> None:
-        item = self.current_item()
-        if item is None or item.original is None:
-            self.view.clear()
-            return
-        left = self._source_for(item, self._side_of(self.left_combo))
-        right = self._source_for(item, self._side_of(self.right_combo))
-        original = Source(item.original, ORIGINAL, is_original=True)
-        self.view.set_sources(left, right, original=original, keep_view=keep_view)
-        self._update_actions()
-
-    def job_label(self) -> str:
-        """The label of a job started now with the current settings (before the engine says)."""
-        if self.panel.weights_override is not None:
-            return self._engine_labels.get(str(self.panel.weights_override), self.panel.weights_override.name)
-        s = self.settings
-        return f"{'FMEN-S' if s.model == 'fmen-s' else 'FMEN'} ×{s.scale}"
-
-    def _on_sides_changed(self, _index: int) -> None:
-        self._apply_sides(keep_view=True)
 
     # ------------------------------------------------------------------ running
     def start(self) -> None:
@@ -598,36 +448,9 @@ class MainWindow(QMainWindow):
         self._follow = True
         self.batch.start(self.current_item())
 
-    def job_spec(self, item: QueueItem) -> JobSpec:
-        """The job for ``item`` under the current settings."""
-        self._merge_panel()
-        s = self.settings
-        return JobSpec(
-            job_id=next_job_id(),
-            src=item.path,
-            model=s.model,
-            scale=s.scale,
-            weights=self.panel.weights_override,
-            device=s.device,
-            precision=s.precision,
-            tile="auto" if s.tile == 0 else s.tile,
-            ensemble=s.ensemble,
-            kind=self._kind_choice(item).kind,
-            out_dir=Path(s.output_dir).expanduser() if s.output_dir else None,
-            fmt=s.output_format or None,  # None: the input's format, decided by the engine
-            quality=s.quality,
-            template=s.template,
-            background=background_rgb(s.background),
-        )
-
-    def output_format(self, item: QueueItem) -> str:
-        """The output format an item's job writes ("png"), for the saving-time estimate."""
-        return format_key(self.settings.output_format or item.path.suffix)
-
     def cancel(self) -> None:
         """Stop the running job (within one tile) and the batch; pending items stay queued."""
-        if self._downloading:
-            self.controller.cancel_download()
+        self.tasks.cancel_download()
         self.batch.cancel()
 
     def _on_item_updated(self, key: int) -> None:
@@ -647,8 +470,7 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, label: str, device_label: str) -> None:
         self.model_label.setText(label)
         self.device_label.setText(device_label)
-        if self.panel.weights_override is not None:
-            self._engine_labels[str(self.panel.weights_override)] = label
+        self.planner.remember_label(label)
         self.show_message(f"{label} ready on {device_label}", 3000)
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -682,52 +504,12 @@ class MainWindow(QMainWindow):
             label = devices[0][1] if key == "auto" else self.panel.device_label(key)
             self.device_label.setText(label)
 
-    def import_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Import FMEN weights",
-            str(Path.home()),
-            "Weights (*.pt *.pth *.ckpt *.safetensors *.bin);;All files (*)",
-        )
-        if path:
-            self.show_message(f"Checking {Path(path).name}…", 0)
-            self.controller.import_weights(path)
-
-    def download_official(self) -> None:
-        if self._downloading:
-            return
-        self._downloading = True
-        self.panel.download_button.setEnabled(False)
-        self.show_message("Downloading the official FMEN-S ×4 weights… (Esc cancels)", 0)
-        self.controller.download_official()
-
-    def _on_download_progress(self, received: int, total: int) -> None:
-        if total > 0:
-            self.show_message(f"Downloading FMEN-S ×4: {received * 100 // total}%", 0)
-
-    def _on_task_done(self, kind: str, message: str) -> None:
-        if kind == "download":
-            self._downloading = False
-            self.panel.download_button.setEnabled(True)
-        if kind in ("import", "download"):
-            self.panel.refresh_weights()
-            self._refresh_expected_sizes()  # a new network may change what Auto picks
-        self.show_message(message)
-
-    def _on_task_failed(self, kind: str, message: str) -> None:
-        if kind == "download":
-            self._downloading = False
-            self.panel.download_button.setEnabled(True)
-        self.show_message(message)
-        if kind in ("import", "save"):
-            QMessageBox.warning(self, "FMEN Upscaler", message)
-
     # ------------------------------------------------------------------ saving
     def shown_result(self) -> Result | None:
         item = self.current_item()
         if item is None or not item.results:
             return None
-        label = self._side_of(self.right_combo)
+        label = self.compare.right_side()
         return item.results.get(label) or item.latest_result()
 
     def save_as(self) -> None:
@@ -752,7 +534,7 @@ class MainWindow(QMainWindow):
             if self.panel.weights_override is not None:
                 self.model_label.setText(self.panel.weights_override.name)
             else:
-                self.model_label.setText(self.job_label())
+                self.model_label.setText(self.planner.job_label())
         self.run_label.setText(f"Last run: {self._last_run}" if self._last_run else "Last run: –")
         if not self.device_label.text():
             self.device_label.setText("Device: Auto")
@@ -761,7 +543,7 @@ class MainWindow(QMainWindow):
         has_items = self.model.rowCount() > 0
         in_batch = self.batch.in_batch()
         self.upscale_action.setEnabled(has_items and not in_batch)
-        self.cancel_action.setEnabled(self.is_busy() or in_batch or self._downloading)
+        self.cancel_action.setEnabled(self.is_busy() or in_batch or self.tasks.downloading)
         self.save_action.setEnabled(self.shown_result() is not None)
         self.copy_action.setEnabled(self.shown_result() is not None)
         self._update_queue_title()
@@ -770,20 +552,7 @@ class MainWindow(QMainWindow):
         self.clear_action.setEnabled(any(i.status in FINISHED_STATES for i in self.model.items()))
 
     def _update_queue_title(self) -> None:
-        """ "Queue · 2/5 done · 1 failed · about 3 min left": failures are never counted as done."""
-        items = self.model.items()
-        if not items:
-            self.queue_title.setText("Queue")
-            return
-        done = sum(1 for i in items if i.status == DONE)
-        failed = sum(1 for i in items if i.status == FAILED)
-        parts = [f"Queue · {done}/{len(items)} done"]
-        if failed:
-            parts.append(f"{failed} failed")
-        eta = self.queue_eta()
-        if eta is not None:
-            parts.append(f"about {format_seconds(eta)} left")
-        self.queue_title.setText(" · ".join(parts))
+        self.queue_panel.update_title(self.queue_eta())
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """(command, keys) of every action that has a shortcut; see ``actions.shortcut_rows``."""
@@ -802,17 +571,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls():
-            n = sum(1 for u in event.mimeData().urls() if u.isLocalFile())
-            self.overlay.text = "Drop to add to the queue" if n != 1 else "Drop to add it to the queue"
-            self.overlay.setGeometry(self.rect())
-            self.overlay.raise_()
-            self.overlay.show()
-            event.acceptProposedAction()
-        elif event.mimeData().hasImage():
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.overlay.enter(event)
 
     def dragMoveEvent(self, event: object) -> None:  # noqa: N802 - Qt override
         event.acceptProposedAction()  # type: ignore[attr-defined]
@@ -839,22 +598,6 @@ class MainWindow(QMainWindow):
         super().resizeEvent(event)  # type: ignore[arg-type]
         self.overlay.setGeometry(self.rect())
 
-    # ------------------------------------------------------------------ Space: flash the original
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self.isActiveWindow():
-            key_event: QKeyEvent = event  # type: ignore[assignment]
-            if key_event.key() == Qt.Key.Key_Space and not self._typing():
-                if not key_event.isAutoRepeat():
-                    self.view.set_flash(event.type() == QEvent.Type.KeyPress)
-                return True
-        return super().eventFilter(obj, event)
-
-    def _typing(self) -> bool:
-        focus = QApplication.focusWidget()
-        return isinstance(focus, QLineEdit | QTextEdit | QAbstractSpinBox) or (
-            isinstance(focus, QComboBox) and focus.isEditable()
-        )
-
     # ------------------------------------------------------------------ closing
     def confirm_close_during_job(self) -> bool:
         """Ask before cancelling a running job to quit (tests replace this method)."""
@@ -880,9 +623,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.batch.shutdown()
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
+        self.space_flash.remove()
         try:
             self.save_settings()
         except Exception:

@@ -39,11 +39,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
     QListView,
     QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -480,3 +484,42 @@ class QueueView(QListView):
                 event.accept()
                 return
         super().keyPressEvent(event)
+
+
+class QueuePanel(QWidget):
+    """The left of the window: the queue's title (how far it got), a clear button and the list."""
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        qv = QVBoxLayout(self)
+        qv.setContentsMargins(8, 6, 0, 6)
+        qv.setSpacing(4)
+        header = QHBoxLayout()
+        self.title = QLabel("Queue")
+        self.title.setObjectName("panelTitle")
+        header.addWidget(self.title)
+        header.addStretch(1)
+        self.clear_button = QToolButton()
+        self.clear_button.setToolTip("Remove finished items from the queue")
+        self.clear_button.setAutoRaise(True)
+        header.addWidget(self.clear_button)
+        qv.addLayout(header)
+        self.view = QueueView()
+        self.view.setModel(model)
+        qv.addWidget(self.view, 1)
+
+    def update_title(self, eta: float | None) -> None:
+        """ "Queue · 2/5 done · 1 failed · about 3 min left": failures are never counted as done."""
+        items = self.model.items()
+        if not items:
+            self.title.setText("Queue")
+            return
+        done = sum(1 for i in items if i.status == DONE)
+        failed = sum(1 for i in items if i.status == FAILED)
+        parts = [f"Queue · {done}/{len(items)} done"]
+        if failed:
+            parts.append(f"{failed} failed")
+        if eta is not None:
+            parts.append(f"about {format_seconds(eta)} left")
+        self.title.setText(" · ".join(parts))
