@@ -242,8 +242,7 @@ class BatchController(QObject):
         spec = self.planner.job_spec(item)
         label = self.planner.job_label()
         self._set_expected(item)
-        fmt = self.planner.output_format(item)
-        self.model.update(item.key, QueueItem.start, spec.job_id, label, fmt, self._finish_seconds(item, fmt))
+        self.model.update(item.key, QueueItem.start, spec.job_id, label, self._finish_seconds(item))
         self._running = (spec.job_id, item.key)
         self.controller.submit(spec)
         self._eta_timer.start()
@@ -325,12 +324,12 @@ class BatchController(QObject):
             self.model.changed(self._running[1])
         self.ticked.emit()
 
-    def _finish_seconds(self, item: QueueItem, fmt: str | None = None) -> float:
+    def _finish_seconds(self, item: QueueItem) -> float:
         """Seconds expected for encoding and writing ``item``'s result, learned from earlier ones."""
         if item.expected_out is None:
             return 0.0
         pixels = item.expected_out[0] * item.expected_out[1]
-        return self._finish_rates.seconds(fmt or self.planner.output_format(item), pixels)
+        return self._finish_rates.seconds(self.planner.output_format(item), pixels)
 
     def queue_eta(self, now: float | None = None) -> float | None:
         """Seconds until the running image and every queued one are saved (None: not known yet)."""

@@ -205,12 +205,6 @@ class CompareView(QWidget):
             w, h = max(w, size.width()), max(h, size.height())
         return QSize(w, h)
 
-    def _images(self) -> list[QImage]:
-        imgs = [s.image for s in (self._left, self._right) if s is not None and not s.image.isNull()]
-        if self._partial is not None:
-            imgs.append(self._partial)
-        return imgs
-
     # ------------------------------------------------------------------ view state
     @property
     def mode(self) -> str:

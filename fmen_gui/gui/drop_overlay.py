@@ -12,6 +12,7 @@ class DropOverlay(QWidget):
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
+        self._window = parent
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.text = "Drop to add to the queue"
         self.hide()
@@ -22,7 +23,7 @@ class DropOverlay(QWidget):
         if mime.hasUrls():
             n = sum(1 for u in mime.urls() if u.isLocalFile())
             self.text = "Drop to add to the queue" if n != 1 else "Drop to add it to the queue"
-            self.setGeometry(self.parentWidget().rect())
+            self.setGeometry(self._window.rect())
             self.raise_()
             self.show()
             event.acceptProposedAction()

@@ -1,8 +1,9 @@
 """The main window: queue on the left, compare view in the centre, settings on the right.
 
-The window builds the widgets and wires them: the batch (``gui.batch``) owns the queue and
-decides what runs next, the actions and menus come from ``gui.actions``; the window keeps the
-settings, and so answers the batch's questions about the next job (``job_spec``).
+The window builds the widgets and wires them. The batch (``gui.batch``) owns the queue and
+decides what runs next; the planner (``gui.planner``) tells it what a job is under the current
+settings; actions, menus and the toolbar come from ``gui.actions``, the weights tasks from
+``gui.tasks``. The window keeps what is about the window: selection, display, settings saving.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     QUrl,
-    Signal,
+    SignalInstance,
 )
 from PySide6.QtGui import (
     QAction,
@@ -156,12 +157,12 @@ class MainWindow(QMainWindow):
         return self.batch.model
 
     @property
-    def idle(self) -> Signal:
+    def idle(self) -> SignalInstance:
         """Emitted when the batch ended (finished, failed or cancelled) and nothing runs."""
         return self.batch.idle
 
     @property
-    def item_finished(self) -> Signal:
+    def item_finished(self) -> SignalInstance:
         """Emitted with the queue key of an item that reached a final state."""
         return self.batch.item_finished
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRect,
     QRectF,
@@ -111,11 +112,9 @@ class QueueItem:
     expected_out: tuple[int, int] | None = None
     done: int = 0
     total: int = 0
-    started_at: float | None = None
     first_tile_at: float | None = None
     last_tile_at: float | None = None
     finish_estimate: float = 0.0  # seconds expected for encoding and writing after the last tile
-    job_fmt: str = ""  # output format key of the running job ("png"), for the ETA's rates
     job_id: int | None = None
     job_label: str = ""  # model and scale of the job running or last started ("FMEN ×4")
     results: dict[str, Result] = field(default_factory=dict)
@@ -179,16 +178,16 @@ class QueueItem:
         """The running job's output has this size (the engine knows best, e.g. a weights file's scale)."""
         self.expected_out = out_size
 
-    def start(self, job_id: int, label: str, fmt: str, finish_estimate: float) -> None:
-        """Sent to the worker as job ``job_id`` (``label``: "FMEN ×4"; ``fmt``: output format key)."""
+    def start(self, job_id: int, label: str, finish_estimate: float) -> None:
+        """Sent to the worker as job ``job_id`` (``label``: "FMEN ×4")."""
         self.status, self.message, self.done, self.total = RUNNING, "", 0, 0
-        self.job_id, self.job_label, self.job_fmt = job_id, label, fmt
-        self.started_at, self.first_tile_at, self.last_tile_at = time.monotonic(), None, None
+        self.job_id, self.job_label = job_id, label
+        self.first_tile_at = self.last_tile_at = None
         self.finish_estimate = finish_estimate
 
     def job_started(self) -> None:
         """The worker took the job: time it from now."""
-        self.started_at = self.first_tile_at = time.monotonic()
+        self.first_tile_at = time.monotonic()
 
     def engine_ready(self, label: str) -> None:
         """The network is loaded: the ETA is about tiles, not loading; the engine names the job."""
@@ -237,7 +236,7 @@ def format_seconds(seconds: float) -> str:
 class QueueModel(QAbstractListModel):
     """A flat list of :class:`QueueItem`, addressed by their stable ``key``."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[QueueItem] = []
 
