@@ -12,8 +12,6 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QItemSelection,
-    QItemSelectionModel,
     QSize,
     Qt,
     QTimer,
@@ -138,9 +136,7 @@ class MainWindow(QMainWindow):
 
         self._build_ui()
         actions.build_actions(self)
-        self._connect_worker()
-        self._connect_batch()
-        self._connect_tasks()
+        self._connect()
         self.panel.set_weights_override(weights_override)
         self.set_theme(self.settings.theme, save=False)
         self._restore_layout()
@@ -222,23 +218,17 @@ class MainWindow(QMainWindow):
         for w in (self.progress_bar, self.device_label, self.model_label, self.run_label):
             sb.addPermanentWidget(w)
 
-    def _connect_worker(self) -> None:
-        """The worker's answers about everything but the batch's jobs (``BatchController`` has those)."""
-        w = self.controller.worker
+    def _connect(self) -> None:
+        """Wire the worker (what is not about the batch's jobs), the batch and the tasks."""
+        w, b, t = self.controller.worker, self.batch, self.tasks
         w.engine_loading.connect(self.show_message)
         w.engine_ready.connect(self._on_engine_ready)
         w.devices_found.connect(self._on_devices)
-
-    def _connect_tasks(self) -> None:
-        self.tasks.message.connect(self.show_message)
-        self.tasks.status.connect(lambda text: self.show_message(text, 0))
-        self.tasks.changed.connect(self._update_actions)
-        self.tasks.weights_changed.connect(self.batch.refresh_expected)
-
-    def _connect_batch(self) -> None:
-        b = self.batch
-        b.message.connect(self.show_message)
-        b.changed.connect(self._update_actions)
+        for source in (b, t):
+            source.message.connect(self.show_message)
+            source.changed.connect(self._update_actions)
+        t.status.connect(lambda text: self.show_message(text, 0))
+        t.weights_changed.connect(b.refresh_expected)
         b.ticked.connect(self._update_queue_title)
         b.item_updated.connect(self._on_item_updated)
         b.job_started.connect(self._on_job_started)
@@ -313,7 +303,7 @@ class MainWindow(QMainWindow):
             message = "No images found"
         self.show_message(message)
         if added:
-            self._select_new(added)
+            self.queue_panel.select_range(added[0].key, added[-1].key)
         self._update_actions()
         self.batch.resume()
         return added
@@ -409,18 +399,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ selection and display
     def select(self, key: int) -> None:
-        row = self.model.row_of(key)
-        if row >= 0:
-            self.queue_view.setCurrentIndex(self.model.index(row))
-
-    def _select_new(self, added: list[QueueItem]) -> None:
-        """Select what was just added and scroll it into view: the user looks for it there."""
-        first, last = self.model.row_of(added[0].key), self.model.row_of(added[-1].key)
-        self.queue_view.scrollTo(self.model.index(last))
-        self.select(added[0].key)
-        selection = QItemSelection(self.model.index(first), self.model.index(last))
-        self.queue_view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        self.queue_view.scrollTo(self.model.index(first))
+        self.queue_panel.select(key)
 
     def current_item(self) -> QueueItem | None:
         return self.model.find(self._current_key) if self._current_key is not None else None

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -522,3 +524,18 @@ class QueuePanel(QWidget):
         if eta is not None:
             parts.append(f"about {format_seconds(eta)} left")
         self.title.setText(" · ".join(parts))
+
+    def select(self, key: int) -> None:
+        """Make item ``key`` the current one (the window shows it)."""
+        row = self.model.row_of(key)
+        if row >= 0:
+            self.view.setCurrentIndex(self.model.index(row))
+
+    def select_range(self, first_key: int, last_key: int) -> None:
+        """Select what was just added and scroll it into view: the user looks for it there."""
+        first, last = self.model.row_of(first_key), self.model.row_of(last_key)
+        self.view.scrollTo(self.model.index(last))
+        self.select(first_key)
+        selection = QItemSelection(self.model.index(first), self.model.index(last))
+        self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(self.model.index(first))
