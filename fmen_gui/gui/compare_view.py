@@ -205,12 +205,6 @@ class CompareView(QWidget):
             w, h = max(w, size.width()), max(h, size.height())
         return QSize(w, h)
 
-    def _images(self) -> list[QImage]:
-        imgs = [s.image for s in (self._left, self._right) if s is not None and not s.image.isNull()]
-        if self._partial is not None:
-            imgs.append(self._partial)
-        return imgs
-
     # ------------------------------------------------------------------ view state
     @property
     def mode(self) -> str:
@@ -326,13 +320,6 @@ class CompareView(QWidget):
         self._fit_mode = False
         self._centre_on(centre)
         self.zoom_changed.emit(self._zoom)
-        self.update()
-
-    def pan_by(self, dx: float, dy: float) -> None:
-        """Move the view by screen pixels (both panes move together)."""
-        self._offset -= QPointF(dx, dy) / self._zoom
-        self._fit_mode = False
-        self._clamp_offset()
         self.update()
 
     def widget_to_canvas(self, pos: QPointF) -> tuple[int, QPointF]:

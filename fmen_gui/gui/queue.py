@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRect,
     QRectF,
@@ -37,17 +42,26 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
     QListView,
     QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from fmen_gui.engine.kinds import KindChoice
 from fmen_gui.gui.eta import item_seconds_left
 from fmen_gui.gui.theme import text_colour
+
+if TYPE_CHECKING:
+    from fmen_gui.gui.imaging import LoadedImage
+
+P = ParamSpec("P")
 
 PENDING, LOADING, RUNNING, DONE, FAILED, CANCELLED = (
     "pending",
@@ -100,11 +114,9 @@ class QueueItem:
     expected_out: tuple[int, int] | None = None
     done: int = 0
     total: int = 0
-    started_at: float | None = None
     first_tile_at: float | None = None
     last_tile_at: float | None = None
     finish_estimate: float = 0.0  # seconds expected for encoding and writing after the last tile
-    job_fmt: str = ""  # output format key of the running job ("png"), for the ETA's rates
     job_id: int | None = None
     job_label: str = ""  # model and scale of the job running or last started ("FMEN ×4")
     results: dict[str, Result] = field(default_factory=dict)
@@ -149,6 +161,70 @@ class QueueItem:
     def latest_result(self) -> Result:
         return list(self.results.values())[-1]
 
+    # State changes. The batch changes an item only through these, called via
+    # ``QueueModel.update`` so that each change repaints the item's card.
+    def read(self, loaded: LoadedImage) -> None:
+        """The input was decoded: keep its pictures, and queue it if it was waiting for them."""
+        self.thumb, self.original, self.in_size = loaded.thumb, loaded.image, loaded.size
+        self.frames, self.jpeg_quality = loaded.frames, loaded.jpeg_quality
+        if self.status == LOADING:
+            self.status = PENDING
+
+    def expect(self, out_size: tuple[int, int] | None, kind_choice: KindChoice, show_kind: bool) -> None:
+        """What the item will become under the current settings (size, network kind)."""
+        if out_size is not None:
+            self.expected_out = out_size
+        self.kind_choice, self.show_kind = kind_choice, show_kind
+
+    def grow_to(self, out_size: tuple[int, int]) -> None:
+        """The running job's output has this size (the engine knows best, e.g. a weights file's scale)."""
+        self.expected_out = out_size
+
+    def start(self, job_id: int, label: str, finish_estimate: float) -> None:
+        """Sent to the worker as job ``job_id`` (``label``: "FMEN ×4")."""
+        self.status, self.message, self.done, self.total = RUNNING, "", 0, 0
+        self.job_id, self.job_label = job_id, label
+        self.first_tile_at = self.last_tile_at = None
+        self.finish_estimate = finish_estimate
+
+    def job_started(self) -> None:
+        """The worker took the job: time it from now."""
+        self.first_tile_at = time.monotonic()
+
+    def engine_ready(self, label: str) -> None:
+        """The network is loaded: the ETA is about tiles, not loading; the engine names the job."""
+        self.first_tile_at = time.monotonic()
+        self.job_label = label
+
+    def progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        self.last_tile_at = time.monotonic()
+
+    def finish(self, result: Result, message: str) -> None:
+        """Done: ``result`` replaces an earlier one of the same label and becomes the latest."""
+        self.results.pop(result.label, None)
+        self.add_result(result)
+        self.status, self.message = DONE, message
+        self.done = self.total = max(self.total, 1)
+
+    def fail(self, message: str) -> None:
+        self.status, self.message = FAILED, message
+
+    def cancel(self) -> None:
+        self.status, self.message, self.done, self.total = CANCELLED, "nothing was saved", 0, 0
+
+    def requeue(self) -> None:
+        """Queued again (a re-run keeps the earlier results, to compare)."""
+        self.status, self.message, self.done, self.total = PENDING, "", 0, 0
+
+    def restore(self, status: str, message: str) -> None:
+        """The final state it had when the app last quit."""
+        self.status, self.message = status, message
+
+    def add_result(self, result: Result) -> None:
+        """Keep ``result`` (in place of a same-label one, e.g. its picture read back from its file)."""
+        self.results[result.label] = result
+
 
 def format_seconds(seconds: float) -> str:
     if seconds < 1:
@@ -162,7 +238,7 @@ def format_seconds(seconds: float) -> str:
 class QueueModel(QAbstractListModel):
     """A flat list of :class:`QueueItem`, addressed by their stable ``key``."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[QueueItem] = []
 
@@ -205,14 +281,24 @@ class QueueModel(QAbstractListModel):
     def find(self, key: int) -> QueueItem | None:
         return next((i for i in self._items if i.key == key), None)
 
-    def find_job(self, job_id: int) -> QueueItem | None:
-        return next((i for i in self._items if i.job_id == job_id), None)
-
     def row_of(self, key: int) -> int:
         return next((r for r, i in enumerate(self._items) if i.key == key), -1)
 
+    def update(
+        self, key: int, change: Callable[Concatenate[QueueItem, P], None], *args: P.args, **kwargs: P.kwargs
+    ) -> QueueItem | None:
+        """Apply a state change (a ``QueueItem`` method) to item ``key`` and repaint it.
+
+        The one way items change, so no change can forget to tell the views. None: no such item.
+        """
+        item = self.find(key)
+        if item is not None:
+            change(item, *args, **kwargs)
+            self.changed(key)
+        return item
+
     def changed(self, key: int) -> None:
-        """Repaint one item after its fields were updated in place."""
+        """Repaint one item (after ``update``, or when time alone changed its ETA)."""
         row = self.row_of(key)
         if row >= 0:
             idx = self.index(row)
@@ -399,3 +485,57 @@ class QueueView(QListView):
                 event.accept()
                 return
         super().keyPressEvent(event)
+
+
+class QueuePanel(QWidget):
+    """The left of the window: the queue's title (how far it got), a clear button and the list."""
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        qv = QVBoxLayout(self)
+        qv.setContentsMargins(8, 6, 0, 6)
+        qv.setSpacing(4)
+        header = QHBoxLayout()
+        self.title = QLabel("Queue")
+        self.title.setObjectName("panelTitle")
+        header.addWidget(self.title)
+        header.addStretch(1)
+        self.clear_button = QToolButton()
+        self.clear_button.setToolTip("Remove finished items from the queue")
+        self.clear_button.setAutoRaise(True)
+        header.addWidget(self.clear_button)
+        qv.addLayout(header)
+        self.view = QueueView()
+        self.view.setModel(model)
+        qv.addWidget(self.view, 1)
+
+    def update_title(self, eta: float | None) -> None:
+        """ "Queue · 2/5 done · 1 failed · about 3 min left": failures are never counted as done."""
+        items = self.model.items()
+        if not items:
+            self.title.setText("Queue")
+            return
+        done = sum(1 for i in items if i.status == DONE)
+        failed = sum(1 for i in items if i.status == FAILED)
+        parts = [f"Queue · {done}/{len(items)} done"]
+        if failed:
+            parts.append(f"{failed} failed")
+        if eta is not None:
+            parts.append(f"about {format_seconds(eta)} left")
+        self.title.setText(" · ".join(parts))
+
+    def select(self, key: int) -> None:
+        """Make item ``key`` the current one (the window shows it)."""
+        row = self.model.row_of(key)
+        if row >= 0:
+            self.view.setCurrentIndex(self.model.index(row))
+
+    def select_range(self, first_key: int, last_key: int) -> None:
+        """Select what was just added and scroll it into view: the user looks for it there."""
+        first, last = self.model.row_of(first_key), self.model.row_of(last_key)
+        self.view.scrollTo(self.model.index(last))
+        self.select(first_key)
+        selection = QItemSelection(self.model.index(first), self.model.index(last))
+        self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(self.model.index(first))

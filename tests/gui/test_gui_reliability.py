@@ -533,7 +533,7 @@ def test_cancel_at_tile_k_writes_nothing_and_the_next_job_runs(
     seen: dict[str, list[tuple[int, int]]] = {}
 
     def cancel_at_k(job_id: int, done: int, total: int) -> None:  # runs in the worker thread
-        item = window.model.find_job(job_id)
+        item = next((i for i in window.model.items() if i.job_id == job_id), None)
         assert item is not None
         seen.setdefault(item.name, []).append((done, total))
         if item.name.startswith("k") and done == int(item.path.stem[1:]):
