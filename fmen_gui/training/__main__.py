@@ -59,10 +59,20 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _campaign(args: argparse.Namespace) -> None:
-    from fmen_gui.training.campaign import campaign, parse_deadline
+    from fmen_gui.training.campaign import RUNS, campaign, parse_deadline
 
+    runs = RUNS
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {r.name for r in RUNS}
+        if unknown:
+            raise ValueError(
+                f"--only: no run named {', '.join(sorted(unknown))} (runs: {', '.join(r.name for r in RUNS)})"
+            )
+        runs = tuple(r for r in RUNS if r.name in wanted)
     campaign(
         parse_deadline(args.until, args.hours),
+        runs=runs,
         data=args.data,
         chunk_minutes=args.chunk_minutes,
         threads=args.threads,
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         "campaign", help="train the six runs in turns until a deadline, exporting improvements"
     )
     c.add_argument("--chunk-minutes", type=float, default=40.0)
+    c.add_argument("--only", default="", help="train only these runs, e.g. fmen-s_x4_photo,fmen-s_x4")
 
     v = sub.add_parser("curves", help="draw every run's validation curve into a PNG")
     v.add_argument("--runs", type=Path, default=Path("runs"))
