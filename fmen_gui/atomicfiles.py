@@ -16,6 +16,9 @@ GUI worker (stdlib only: no torch, no Qt):
   check and the rename, and ``os.replace`` would then silently destroy the other file.
 * **Sweeping** (:func:`sweep_stale`): removes this app's temporary files whose writer is dead
   (killed, power cut), and nothing else.
+
+:func:`atomic_file` puts the three together for every writer (images, weights, the manifest):
+temporary file, fsync, the permissions a plain save would give, publish, fsync of the folder.
 """
 
 from __future__ import annotations
@@ -28,12 +31,25 @@ import hashlib
 import os
 import re
 import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["TEMP_SUFFIX", "create_temp", "is_temp_name", "numbered_names", "publish", "sweep_stale"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "AtomicFile",
+    "NameTakenError",
+    "atomic_file",
+    "create_temp",
+    "is_temp_name",
+    "numbered_names",
+    "publish",
+    "sweep_stale",
+]
 
 TEMP_SUFFIX = ".part"
 _TAG = "fmen-tmp"
@@ -69,6 +85,105 @@ def create_temp(target: Path) -> tuple[int, Path]:
     prefix = f".{target.name[:_NAME_KEEP]}.{_TAG}-{os.getpid()}-{_host_tag()}-"
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=TEMP_SUFFIX)
     return fd, Path(name)
+
+
+class NameTakenError(FileExistsError):
+    """:func:`atomic_file` found its target name (and, when numbered, every numbered one) taken."""
+
+
+@dataclass
+class AtomicFile:
+    """What :func:`atomic_file` hands its ``with`` block.
+
+    ``file`` is open for writing; ``temp`` is its name, for writers that insist on opening the
+    file themselves (safetensors). ``final`` is the name the file got, set once published.
+    """
+
+    file: BinaryIO
+    temp: Path
+    final: Path | None = None
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path, *, overwrite: bool, numbered: bool = False) -> Iterator[AtomicFile]:
+    """Yield a temporary file beside ``target`` that becomes ``target`` if the block succeeds.
+
+    After the block: the data is flushed and fsynced, the file gets the permissions a plain
+    ``open(target, "w")`` would have given (an existing target's, else 0666 less the umask:
+    mkstemp makes files private), it is published (:func:`publish`: replacing ``target`` only
+    with ``overwrite``; with ``numbered`` the next free ``name (2).ext``… is taken instead of
+    refusing), and the folder is fsynced so the new name survives a power cut. Without
+    ``overwrite`` a taken name raises :class:`NameTakenError`. On any exception, Ctrl-C included,
+    the temporary file is removed and ``target`` is as it was. OSErrors are left for the
+    caller to put in its own words.
+    """
+    target = Path(target)
+    fd, temp = create_temp(target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            handle = AtomicFile(file=fh, temp=temp)
+            yield handle
+            fh.flush()
+            os.fsync(fh.fileno())  # also what a writer that reopened ``temp`` by name wrote
+        _copy_permissions(temp, target)
+        handle.final = _publish(temp, target, overwrite=overwrite, numbered=numbered)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(target.parent)
+
+
+def _publish(temp: Path, target: Path, *, overwrite: bool, numbered: bool) -> Path:
+    if overwrite:
+        publish(temp, target, overwrite=True)
+        return target
+    for candidate in numbered_names(target) if numbered else (target,):
+        try:
+            publish(temp, candidate, overwrite=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise NameTakenError(errno.EEXIST, "no free name" if numbered else "file exists", str(target))
+
+
+def _copy_permissions(temp: Path, target: Path) -> None:
+    """Give the new file the permissions a normal save would have had.
+
+    mkstemp creates files readable only by their owner; without this, every upscaled image and
+    every imported weights file would silently become private. An existing target keeps its mode.
+    """
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_current_umask()
+    with contextlib.suppress(OSError):  # some file systems (FAT, SMB) do not do permissions
+        os.chmod(temp, mode)
+
+
+def _current_umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; best effort, as Windows cannot open folders.
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def is_temp_name(name: str) -> bool:

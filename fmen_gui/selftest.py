@@ -105,6 +105,23 @@ def check_result(src: np.ndarray, out: np.ndarray, scale: int) -> float:
     return diff
 
 
+def check_16bit_codecs(work: Path, rgb8: np.ndarray) -> None:
+    """Write ``rgb8`` as 16-bit RGBA PNG and TIFF and read both back bit-exactly.
+
+    These go through imagecodecs' native modules, which are loaded on first use and so can be
+    missing from a bundle although everything else works (see IMAGECODECS_USED in build.spec).
+    """
+    from fmen_gui.engine.images import ImageData, read_image, write_image
+
+    rgb = rgb8.astype(np.uint16) * 257 + 7  # values an 8-bit path would not keep
+    alpha = np.full(rgb.shape[:2], 40000, dtype=np.uint16)
+    for suffix in (".png", ".tiff"):
+        path = write_image(work / f"sample16{suffix}", ImageData(rgb=rgb, alpha=alpha))
+        back = read_image(path)
+        if back.bit_depth != 16 or not np.array_equal(back.rgb, rgb) or not np.array_equal(back.alpha, alpha):
+            raise SelfTestError(f"16-bit {suffix[1:].upper()} does not read back as written")
+
+
 def _run(work: Path) -> str:
     from PIL import Image
 
@@ -132,11 +149,13 @@ def _run(work: Path) -> str:
     with Image.open(dst) as im:
         out = np.asarray(im.convert("RGB"))
     diff = check_result(src, out, scale)
+    check_16bit_codecs(work, out)
     return (
         f"self-test passed: {engine.label} ({engine.weights_path.name}) "
         f"{src.shape[1]}×{src.shape[0]} -> {out.shape[1]}×{out.shape[0]} on {engine.device_label} "
         f"{engine.precision} ({engine.kernels}); import {imported - start:.2f} s, load {loaded - imported:.2f} s, "
-        f"upscale {result.seconds:.2f} s (total {upscaled - start:.2f} s); mean difference {diff:.2f}"
+        f"upscale {result.seconds:.2f} s (total {upscaled - start:.2f} s); mean difference {diff:.2f}; "
+        "16-bit PNG and TIFF read back"
     )
 
 

@@ -22,6 +22,7 @@ from PIL import Image, ImageFile, ImageOps, features
 
 from fmen_gui import atomicfiles
 from fmen_gui.engine import images
+from fmen_gui.engine.codecs import metadata, png16, tiff16
 from fmen_gui.engine.images import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_FORMATS,
@@ -80,6 +81,26 @@ def icc_bytes() -> bytes:
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+
+def filter_rows(current: np.ndarray, previous: np.ndarray, bpp: int, kind: int) -> np.ndarray:
+    """PNG-filter rows with one filter type (0-4) and prefix each with its filter byte.
+
+    An encoder independent of libpng, so hand-made files can put any filter on any row
+    (libpng's own choice is per image at best).
+    """
+    a = np.zeros_like(current)
+    a[:, bpp:] = current[:, :-bpp]
+    c = np.zeros_like(previous)
+    c[:, bpp:] = previous[:, :-bpp]
+    a16, b16, c16 = a.astype(np.int16), previous.astype(np.int16), c.astype(np.int16)
+    pa, pb, pc = np.abs(b16 - c16), np.abs(a16 - c16), np.abs(a16 + b16 - 2 * c16)
+    paeth = np.where((pa <= pb) & (pa <= pc), a16, np.where(pb <= pc, b16, c16))
+    prediction = [0, a16, b16, (a16 + b16) >> 1, paeth][kind]
+    out = np.empty((current.shape[0], current.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = kind
+    out[:, 1:] = (current.astype(np.int16) - prediction).astype(np.uint8)
+    return out
 
 
 def part_files(folder: Path) -> list[Path]:
@@ -326,8 +347,8 @@ def test_png16_decoder_every_filter(channels: int, filter_type: int | None) -> N
     pixels = noise(19, 23, channels, np.uint16)
     pixels[10:] = (np.arange(23, dtype=np.uint16) * 2500)[None, :, None]
     buffer = io.BytesIO()
-    images._encode_png16(buffer, pixels, filter_type=filter_type)
-    decoded, exif = images._decode_png16(buffer.getvalue())
+    png16.encode(buffer, pixels, filter_type=filter_type)
+    decoded, exif = png16.decode(buffer.getvalue())
     assert exif is None
     assert decoded.dtype == np.uint16 and np.array_equal(decoded, pixels)
 
@@ -341,16 +362,16 @@ def test_png16_decoder_mixed_filters_per_row() -> None:
     for r in range(30):
         previous = raw[r - 1 : r] if r else np.zeros_like(raw[:1])
         kind = int(RNG.integers(0, 5))
-        rows.append(images._filter_rows(raw[r : r + 1], previous, bpp, kind))
+        rows.append(filter_rows(raw[r : r + 1], previous, bpp, kind))
     body = zlib.compress(np.concatenate(rows).tobytes())
     blob = (
-        images._PNG_SIGNATURE
+        png16.SIGNATURE
         + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 17, 30, 16, 2, 0, 0, 0))
         + png_chunk(b"IDAT", body[:50])
         + png_chunk(b"IDAT", body[50:])
         + png_chunk(b"IEND", b"")
     )
-    decoded, _ = images._decode_png16(blob)
+    decoded, _ = png16.decode(blob)
     assert np.array_equal(decoded, pixels)
 
 
@@ -359,7 +380,7 @@ def test_png16_decoder_matches_pillow_on_pillow_files() -> None:
     pixels[20:] = np.cumsum(RNG.integers(0, 300, (20, 50)), axis=1).astype(np.uint16)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
-    decoded, _ = images._decode_png16(buffer.getvalue())
+    decoded, _ = png16.decode(buffer.getvalue())
     assert np.array_equal(decoded[..., 0], pixels)
 
 
@@ -367,7 +388,7 @@ def test_png16_colour_key_becomes_alpha(tmp_path: Path) -> None:
     pixels = noise(5, 6, 3, np.uint16)
     pixels[2, 3] = (1000, 2000, 3000)
     buffer = io.BytesIO()
-    images._encode_png16(buffer, pixels)
+    png16.encode(buffer, pixels)
     blob = buffer.getvalue()
     trns = png_chunk(b"tRNS", struct.pack(">HHH", 1000, 2000, 3000))
     path = tmp_path / "key16.png"
@@ -398,10 +419,10 @@ def adam7_png16(pixels: np.ndarray, filters: bool = True) -> bytes:
         for r in range(raw.shape[0]):
             previous = raw[r - 1 : r] if r else np.zeros_like(raw[:1])
             kind = int(RNG.integers(0, 5)) if filters else 0
-            body.append(images._filter_rows(raw[r : r + 1], previous, bpp, kind).tobytes())
+            body.append(filter_rows(raw[r : r + 1], previous, bpp, kind).tobytes())
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 1)
     return (
-        images._PNG_SIGNATURE
+        png16.SIGNATURE
         + png_chunk(b"IHDR", header)
         + png_chunk(b"IDAT", zlib.compress(b"".join(body)))
         + png_chunk(b"IEND", b"")
@@ -618,11 +639,11 @@ def test_orientation_applies_to_16bit_png(tmp_path: Path) -> None:
     rgb = noise(4, 9, dtype=np.uint16)
     path = tmp_path / "o16.png"
     buffer = io.BytesIO()
-    images._encode_png16(buffer, rgb, exif=exif_with(8))
+    png16.encode(buffer, rgb, exif=exif_with(8))
     path.write_bytes(buffer.getvalue())
     data = read_image(path)
     assert np.array_equal(data.rgb, np.rot90(rgb, k=1))
-    assert images._normalise_exif(data.exif or b"")[1] == 1
+    assert metadata.normalise_exif(data.exif or b"")[1] == 1
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tiff"])
@@ -649,24 +670,24 @@ def test_exif_round_trip_png_webp(tmp_path: Path, suffix: str) -> None:
 def test_normalise_exif() -> None:
     raw = exif_with(6)
     assert raw.startswith(b"Exif\x00\x00")
-    fixed, orientation = images._normalise_exif(raw)
+    fixed, orientation = metadata.normalise_exif(raw)
     assert orientation == 6 and fixed is not None and len(fixed) == len(raw)
-    assert images._normalise_exif(fixed) == (fixed, 1)
-    assert images._normalise_exif(raw[6:]) == (fixed, 6)  # a bare TIFF header gets the Exif prefix
-    assert images._normalise_exif(b"garbage") == (None, 1)
-    assert images._normalise_exif(b"II*\x00\xff\xff\xff\x00") == (None, 1)
+    assert metadata.normalise_exif(fixed) == (fixed, 1)
+    assert metadata.normalise_exif(raw[6:]) == (fixed, 6)  # a bare TIFF header gets the Exif prefix
+    assert metadata.normalise_exif(b"garbage") == (None, 1)
+    assert metadata.normalise_exif(b"II*\x00\xff\xff\xff\x00") == (None, 1)
 
 
 def test_icc_only_kept_when_it_fits_the_pixels(tmp_path: Path) -> None:
     rgb_profile = icc_bytes()
     gray_profile = bytes(16) + b"GRAY" + bytes(108)
-    assert images._icc_fits(rgb_profile, grayscale=False) and not images._icc_fits(
+    assert metadata.icc_fits(rgb_profile, grayscale=False) and not metadata.icc_fits(
         rgb_profile, grayscale=True
     )
-    assert images._icc_fits(gray_profile, grayscale=True) and not images._icc_fits(
+    assert metadata.icc_fits(gray_profile, grayscale=True) and not metadata.icc_fits(
         gray_profile, grayscale=False
     )
-    assert not images._icc_fits(b"short", grayscale=False) and not images._icc_fits(None, grayscale=False)
+    assert not metadata.icc_fits(b"short", grayscale=False) and not metadata.icc_fits(None, grayscale=False)
     gray = ImageData(rgb=np.zeros((4, 4, 3), np.uint8), alpha=None, grayscale=True, icc_profile=gray_profile)
     write_image(tmp_path / "gray.png", gray)
     write_image(tmp_path / "gray.webp", gray)  # WebP has no gray: written as RGB, profile dropped
@@ -689,10 +710,7 @@ def huge_png_header(path: Path, *, depth: int = 8, colour_type: int = 2) -> Path
     header = struct.pack(">IIBBBBB", 40000, 40000, depth, colour_type, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     path.write_bytes(
-        images._PNG_SIGNATURE
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
+        png16.SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
     )
     return path
 
@@ -717,7 +735,7 @@ def test_pixel_limit_fails_before_decoding(
         raise AssertionError("must not decode")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", spy_load)
-    monkeypatch.setattr(images, "_decode_png16", spy_png16)
+    monkeypatch.setattr(png16, "decode", spy_png16)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ImageError) as info:
         read_image(path)
@@ -738,7 +756,7 @@ def test_pillow_bomb_guard_does_not_preempt_our_limit(tmp_path: Path) -> None:
     # 15000 x 14000 = 210 MP is above Pillow's own 179 MP error threshold: the message must be ours.
     path = tmp_path / "big.png"
     header = struct.pack(">IIBBBBB", 15000, 14000, 8, 2, 0, 0, 0)
-    path.write_bytes(images._PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b""))
+    path.write_bytes(png16.SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b""))
     with pytest.raises(ImageError, match="over the 200 MP limit"):
         read_image(path)
 
@@ -895,7 +913,7 @@ def _seed_files() -> dict[str, bytes]:
         buffer = io.BytesIO()
         image.save(buffer, **params)
         seeds[key] = buffer.getvalue()
-    for key, encoder in [("png16", images._encode_png16), ("tiff16", images._encode_tiff16)]:
+    for key, encoder in [("png16", png16.encode), ("tiff16", tiff16.write)]:
         buffer = io.BytesIO()
         encoder(buffer, noise(5, 6, 4, np.uint16), icc_profile=b"icc")
         seeds[key] = buffer.getvalue()
@@ -1090,7 +1108,7 @@ def test_no_space_on_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(images.os, "replace", full)
+    monkeypatch.setattr(os, "replace", full)
     with pytest.raises(ImageError, match="no space left on device"):
         write_image(out, ImageData(rgb=noise(5, 5), alpha=None), overwrite=True)
     assert part_files(tmp_path) == [] and out.read_bytes() == b"precious old result"
@@ -1113,7 +1131,7 @@ def test_no_space_while_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object) -> object:
         return FillingFile(fd, "wb", closefd=True)
 
-    monkeypatch.setattr(images.os, "fdopen", fdopen)
+    monkeypatch.setattr(os, "fdopen", fdopen)
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     with pytest.raises(ImageError, match="no space") as info:
         write_image(out, ImageData(rgb=noise(300, 300, dtype=dtype), alpha=None))
@@ -1137,7 +1155,7 @@ def _dev_full_instead(monkeypatch: pytest.MonkeyPatch) -> None:
         os.close(full)
         return real_fdopen(fd, mode, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(images.os, "fdopen", fdopen)
+    monkeypatch.setattr(os, "fdopen", fdopen)
 
 
 @pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tiff"])
@@ -1201,7 +1219,7 @@ def test_keyboard_interrupt_cleans_up(tmp_path: Path, monkeypatch: pytest.Monkey
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(images.os, "fsync", interrupted)
+    monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_image(out, ImageData(rgb=noise(5, 5), alpha=None))
     assert list(tmp_path.iterdir()) == []

@@ -452,8 +452,8 @@ def _full_replace(real: Callable[..., None]) -> Callable[..., None]:
     ("target", "name", "fault"),
     [
         (images, "_encode", _full_encode),
-        (images.os, "fsync", _full_fsync),
-        (images.os, "link", _full_replace),
+        (os, "fsync", _full_fsync),
+        (os, "link", _full_replace),
     ],
     ids=["while-encoding", "on-fsync", "on-link"],
 )
@@ -505,13 +505,13 @@ def test_output_name_taken_is_never_overwritten_without_asking(
     assert taken.read_bytes() == b"precious earlier result"
 
     renames: list[tuple[Path, Path]] = []
-    real_replace = images.os.replace
+    real_replace = os.replace
 
     def spy(src: object, dst: object) -> None:
         renames.append((Path(src), Path(dst)))  # type: ignore[arg-type]
         real_replace(src, dst)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(images.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     code, _stdout, stderr = _cli(three[0], "-o", out, "--weights", njujet, "--overwrite")
     assert code == 0, stderr
     # Replaced by renaming a complete hidden temp file from the same folder over it: atomic.

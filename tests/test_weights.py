@@ -11,21 +11,24 @@ import os
 import pathlib
 import pickle
 import random
+import stat
 import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 
 from fmen_gui.arch.detect import load_model
 from fmen_gui.arch.fmen import FMEN, preset_config
+from fmen_gui.engine.images import ImageData, write_image
 from fmen_gui.errors import MissingWeightsError, WeightsError
 from fmen_gui.weights import registry
-from fmen_gui.weights.files import sha256_file
+from fmen_gui.weights.files import atomic_write_bytes, copy_atomically, sha256_file
 from fmen_gui.weights.loading import (
     UNSAFE_MESSAGE,
     load_weights,
@@ -587,3 +590,68 @@ def test_a_deflated_checkpoint_still_loads(tmp_path: Path) -> None:
     model, descriptor = load_weights(packed)
     assert descriptor.key == "fmen-s" and descriptor.scale == 4
     assert torch.equal(model.state_dict()["tail.0.weight"], state["tail.0.weight"])
+
+
+def _folder_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record (device, inode) of every folder os.fsync is called on; the real fsync still runs."""
+    real = os.fsync
+    folders: list[tuple[int, int]] = []
+
+    def spy(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            folders.append((info.st_dev, info.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return folders
+
+
+def _write_image(path: Path, state: dict) -> None:
+    write_image(path, ImageData(rgb=np.zeros((4, 4, 3), np.uint8), alpha=None), overwrite=True)
+
+
+def _write_manifest(path: Path, state: dict) -> None:
+    atomic_write_bytes(path, b"[]\n")
+
+
+def _copy_weights(path: Path, state: dict) -> None:
+    source = path.with_name("source.bin")
+    source.write_bytes(b"weights")
+    copy_atomically(source, path)
+
+
+def _export_weights(path: Path, state: dict) -> None:
+    save_safetensors(state, path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and folder fsync")
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("out.png", _write_image),
+        ("manifest.json", _write_manifest),
+        ("imported.safetensors", _copy_weights),
+        ("exported.safetensors", _export_weights),
+    ],
+    ids=["image", "manifest", "import", "export"],
+)
+def test_weights_are_written_like_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, official_state: dict, name: str, write: Callable
+) -> None:
+    """One writer for all: a plain save's permissions, an existing file's kept, the folder fsynced."""
+    target = tmp_path / name
+    folder = (tmp_path.stat().st_dev, tmp_path.stat().st_ino)
+    old_umask = os.umask(0o027)
+    try:
+        synced = _folder_fsyncs(monkeypatch)
+        write(target, official_state)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640  # 0666 less the umask, not mkstemp's 0600
+        assert synced == [folder]
+        target.chmod(0o604)  # the user's choice survives a rewrite
+        write(target, official_state)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o604
+        assert synced == [folder, folder]
+    finally:
+        os.umask(old_umask)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "source.bin") == [name]

@@ -3,20 +3,20 @@
 Every file this package stores is written to a temporary name in the destination folder and
 then renamed over the final name. A rename inside one folder is atomic, so a crash, a full disk
 or a cancelled job can never leave a half-written weights file or manifest where the app would
-later pick it up. The temporary names and the final step are :mod:`fmen_gui.atomicfiles`'s,
-shared with the image writer, so a killed run's leftovers are swept the same way.
+later pick it up. The writing itself is :func:`fmen_gui.atomicfiles.atomic_file`, the same as
+the image writer's: same temporary names (a killed run's leftovers are swept the same way),
+same fsync of the file and of the folder, same permissions as a plain save.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from fmen_gui.atomicfiles import create_temp, publish
+from fmen_gui.atomicfiles import atomic_file
 
 CHUNK_SIZE = 1 << 20
 
@@ -34,37 +34,15 @@ def sha256_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> str:
 def atomic_writer(path: Path, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
     """Yield a binary file that becomes ``path`` only if the ``with`` block succeeds.
 
-    The temporary file lives in the same folder (a rename across file systems is not atomic)
-    and starts with a dot so folder listings and the registry never mistake it for weights.
-    On any exception, cancellation included, the temporary file is removed and ``path`` is
-    left exactly as it was. Replacing is the default here because these are the app's own
-    files (a manifest rewritten, a corrupt download fetched again); with ``overwrite=False``
-    an existing ``path`` raises FileExistsError at the final step instead.
+    The folder is created if needed. On any exception, cancellation included, the temporary
+    file is removed and ``path`` is left exactly as it was. Replacing is the default here
+    because these are the app's own files (a manifest rewritten, a corrupt download fetched
+    again); with ``overwrite=False`` an existing ``path`` raises FileExistsError at the final
+    step instead.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, path, overwrite=overwrite)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def temp_path_for(path: Path) -> Path:
-    """Reserve a fresh temporary name beside ``path`` for writers that need a file name.
-
-    Used by writers (such as safetensors) that insist on opening the file themselves; the
-    caller must ``os.replace`` it into place or delete it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp(path)
-    os.close(fd)
-    return tmp
+    with atomic_file(path, overwrite=overwrite) as out:
+        yield out.file
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

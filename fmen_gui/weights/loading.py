@@ -9,7 +9,6 @@ messages do not repeat the file name; callers add it (``error: PATH: reason``).
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import warnings
@@ -25,8 +24,8 @@ from torch import Tensor, nn
 
 from fmen_gui.arch.detect import ModelDescriptor, load_model
 from fmen_gui.arch.fmen import FMEN
+from fmen_gui.atomicfiles import atomic_file
 from fmen_gui.errors import WeightsError
-from fmen_gui.weights.files import temp_path_for
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 """Largest file read by default. FMEN checkpoints are a few MB; anything near this is not one,
@@ -265,16 +264,10 @@ def save_safetensors(
     # Clone so tensors sharing storage (tied weights, views) are written independently.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     try:
-        tmp = temp_path_for(path)
-    except OSError as exc:
-        raise WeightsError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # safetensors opens the file by name; atomic_file's fsync covers what it wrote there.
+        with atomic_file(path, overwrite=True) as out:
+            safetensors.torch.save_file(tensors, str(out.temp), metadata=meta)
     except (OSError, safetensors.SafetensorError) as exc:
-        tmp.unlink(missing_ok=True)
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
         raise WeightsError(f"cannot write {path}: {detail}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

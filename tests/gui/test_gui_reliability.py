@@ -411,7 +411,7 @@ def test_write_faults_fail_their_item_only(
         if fault == "disk-full-encoding":
             _raise_once(monkeypatch, images, "_encode", full, lambda *a, **k: True)
         else:
-            _raise_once(monkeypatch, images.os, "link", full, lambda s, d: Path(d).parent == out)
+            _raise_once(monkeypatch, os, "link", full, lambda s, d: Path(d).parent == out)
         reason = "no space left on device"
     window = window_for(out)
     window.add_paths([a, b])
