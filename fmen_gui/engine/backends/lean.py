@@ -88,8 +88,9 @@ class LeanPass(Backend):
         last = len(block.convs) - 1
         for i, erb in enumerate(block.convs):
             # The HFAB's second LeakyReLU follows its last ERB: applied with that ERB's conv.
-            a = self.conv_act(erb.conv1.rep_conv, out, "leaky_relu")
-            out = self.conv_act(erb.conv2.rep_conv, a, "leaky_relu" if i == last else "none")
+            # One expression, so the ERB's middle buffer is freed as soon as conv2 has read it.
+            act = "leaky_relu" if i == last else "none"
+            out = self.conv_act(erb.conv2.rep_conv, self.conv_act(erb.conv1.rep_conv, out, "leaky_relu"), act)
         if last < 0:  # no ERBs: the second LeakyReLU follows the first
             out = F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
         return self.conv_gate(block.excitate, out, x)
