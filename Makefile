@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-slow lint bench bench-quality gpu-check clean train-campaign
 
-$(STAMP): pyproject.toml setup.py fmen_gui/arch/winograd.c
+$(STAMP): pyproject.toml setup.py fmen_gui/engine/backends/winograd.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# A CPU build of torch 2.13.0 first, so the range in pyproject.toml pulls nothing bigger.

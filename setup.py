@@ -1,4 +1,4 @@
-"""Builds the optional Winograd convolution kernel (``fmen_gui/arch/winograd.c``).
+"""Builds the optional Winograd convolution kernel (``fmen_gui/engine/backends/winograd.c``).
 
 Everything else about the package is declared in pyproject.toml. The kernel is a plain C
 library loaded with ctypes (no Python C API), built only for x86-64 with GCC; when it cannot
@@ -14,8 +14,8 @@ extensions = []
 if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
     extensions.append(
         Extension(
-            "fmen_gui.arch._winograd",
-            sources=["fmen_gui/arch/winograd.c"],
+            "fmen_gui.engine.backends._winograd",
+            sources=["fmen_gui/engine/backends/winograd.c"],
             # No -m flags: each build inside chooses its instruction set with a target pragma,
             # so the library loads on any x86-64 CPU and the caller picks what this one runs.
             extra_compile_args=[

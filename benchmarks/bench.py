@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fmen_gui.arch.detect import describe  # noqa: E402
-from fmen_gui.arch.fmen import FMEN, multiply_adds_per_pixel, plain_copy, preset_config  # noqa: E402
+from fmen_gui.arch.fmen import FMEN, multiply_adds_per_pixel, preset_config  # noqa: E402
 from fmen_gui.engine import devices  # noqa: E402
 from fmen_gui.engine.pipeline import Upscaler  # noqa: E402
 from fmen_gui.metrics import psnr_y  # noqa: E402
@@ -104,7 +104,7 @@ def speed_rows(repeat: int) -> list[dict]:
     inputs = {label: real_content(h, w) for label, (h, w) in SIZES.items()}
     t_ref: dict[tuple[str, str], float] = {}
     for key, (model, _source) in models.items():
-        ref = plain_copy(model).eval()
+        ref = copy.deepcopy(model).eval()  # the network's own stock layers; the engine moves `model`
         for label, rgb in inputs.items():
             x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float()
 
@@ -332,7 +332,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    from fmen_gui.arch import winograd
+    from fmen_gui.engine.backends import winograd
 
     result: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -11,11 +11,11 @@ from fmen_gui.arch.fmen import (
     PRESETS,
     FMENConfig,
     count_parameters,
-    gate_sigmoid,
     multiply_adds_per_pixel,
     preset_config,
 )
 from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.engine.backends.cpu_fused import gate_sigmoid
 from fmen_gui.errors import WeightsError
 
 # (channels, mid, down_blocks, up_blocks): both presets plus small, odd and degenerate members.

@@ -271,8 +271,8 @@ def test_spec_on_linux(
     assert ("resources/icons/fmen-upscaler-256.png", "resources/icons") in dests
     assert ("weights/manifest.json", "weights") in dests
     assert not any(src.endswith(".py") for src, _ in dests)
-    kernels = sorted((ROOT / "fmen_gui" / "arch").glob("_winograd*.so"))
-    assert analysis["binaries"] == [(str(k), "fmen_gui/arch") for k in kernels]
+    kernels = sorted((ROOT / "fmen_gui" / "engine" / "backends").glob("_winograd*.so"))
+    assert analysis["binaries"] == [(str(k), "fmen_gui/engine/backends") for k in kernels]
     manifest = json.loads((ROOT / "weights" / "manifest.json").read_text(encoding="utf-8"))
     assert len(dests & {(f"weights/{e['file']}", "weights") for e in manifest["weights"]}) == len(
         [e for e in manifest["weights"] if (ROOT / "weights" / e["file"]).is_file()]
@@ -401,7 +401,7 @@ def test_bundle_self_test(bundle: Path, tmp_path: Path) -> None:
     print(f"bundle --self-test (exit {proc.returncode}): {proc.stdout.strip()} {proc.stderr.strip()[-2000:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("self-test passed: FMEN-S")
-    from fmen_gui.arch import winograd
+    from fmen_gui.engine.backends import winograd
 
     if winograd.available():  # built here and this CPU runs it: the bundle must use it too
         assert f"(Winograd {winograd.isa().upper()} + oneDNN)" in proc.stdout
@@ -459,8 +459,8 @@ def test_bundle_leaves_out_what_the_app_never_uses(bundle: Path) -> None:
     assert (internal / "weights" / "manifest.json").is_file()
     assert not (internal / "resources" / "generate.py").exists()
     # The Winograd kernel travels with the app when it was built here (it is loaded by ctypes).
-    kernels = {p.name for p in (ROOT / "fmen_gui" / "arch").glob("_winograd*.so")}
-    assert kernels <= {p.name for p in (internal / "fmen_gui" / "arch").glob("_winograd*.so")}
+    kernels = {p.name for p in (ROOT / "fmen_gui" / "engine" / "backends").glob("_winograd*.so")}
+    assert kernels <= {p.name for p in (internal / "fmen_gui" / "engine" / "backends").glob("_winograd*.so")}
     for unwanted in ("torch/include", "torch/test", "tkinter", "sympy", "PySide6/Qt/qml"):
         assert not (internal / unwanted).exists(), unwanted
     assert {p.name for p in (internal / "torch" / "bin").iterdir()} == {"torch_shm_manager"}

@@ -15,16 +15,16 @@ import pytest
 import torch
 from PIL import Image
 
-import fmen_gui.arch.fmen as fmen
-from fmen_gui.arch import winograd
 from fmen_gui.arch.detect import describe
-from fmen_gui.arch.fmen import FMEN, compose_conv3x3, plain_copy, preset_config
+from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.engine import devices
+from fmen_gui.engine.backends import cpu_fused, winograd
+from fmen_gui.engine.backends.cpu_fused import CpuFused, compose_conv3x3
 from fmen_gui.engine.pipeline import Upscaler
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from tests.conftest import BENCHMARK, need
 
-FUSED = fmen._POINTWISE
+FUSED = cpu_fused._POINTWISE
 
 
 def _model(key: str = "fmen-s", scale: int = 4, seed: int = 0) -> FMEN:
@@ -46,11 +46,10 @@ def _photo(height: int, width: int) -> np.ndarray:
 
 @pytest.mark.skipif(not FUSED, reason="this PyTorch build has no oneDNN fused convolutions")
 def test_fused_path_computes_the_plain_network() -> None:
-    model = _model()
-    ref = plain_copy(model)
+    ref = _model()  # the network's own forward: stock layers
     x = torch.from_numpy(_photo(45, 61).copy()).permute(2, 0, 1)[None].float()
     with torch.inference_mode():
-        fused = model.forward_features(x.contiguous(memory_format=torch.channels_last))
+        fused = CpuFused(ref).forward_features(x.contiguous(memory_format=torch.channels_last))
         plain = ref.forward_features(x)
     assert fused.abs().max() > 10.0, "a vacuous comparison"
     assert (fused - plain).abs().max().item() < 2e-3
@@ -59,13 +58,13 @@ def test_fused_path_computes_the_plain_network() -> None:
 @pytest.mark.skipif(not FUSED, reason="this PyTorch build has no oneDNN fused convolutions")
 def test_the_fused_path_is_the_one_the_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = fmen.FMEN._forward_fused
+    real = CpuFused._forward_fused
 
-    def spy(self: FMEN, x: torch.Tensor) -> torch.Tensor:
+    def spy(self: CpuFused, x: torch.Tensor) -> torch.Tensor:
         calls.append("fused")
         return real(self, x)
 
-    monkeypatch.setattr(fmen.FMEN, "_forward_fused", spy)
+    monkeypatch.setattr(CpuFused, "_forward_fused", spy)
     model = _model()
     up = Upscaler(model, describe(model.config, model), torch.device("cpu"), torch.float32)
     up.upscale_rgb(_photo(20, 20), tile=0)
@@ -77,7 +76,7 @@ def test_composed_stem_equals_the_two_layers_everywhere(size: tuple[int, int]) -
     model = _model()
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(3)) * 255
     with torch.inference_mode():
-        stem = model._stem(x.contiguous(memory_format=torch.channels_last))
+        stem = CpuFused(model)._stem(x.contiguous(memory_format=torch.channels_last))
         two = model.warmup[0](model.head(x))
     assert (stem - two).abs().max().item() <= 1e-6 * two.abs().max().item() + 1e-4
 
@@ -119,7 +118,7 @@ def test_every_cpu_path_tiles_bit_exactly(
         pytest.skip("this PyTorch build has no oneDNN fused convolutions")
     if path.startswith("winograd") and not winograd_build(path.split("-")[1]):
         pytest.skip(f"the {path} kernel is not built here or this CPU cannot run it")
-    monkeypatch.setattr(fmen, "_POINTWISE", path != "separate-ops")
+    monkeypatch.setattr(cpu_fused, "_POINTWISE", path != "separate-ops")
     if not path.startswith("winograd"):
         monkeypatch.setattr(winograd, "available", lambda: False)
     model = _model(seed=tile)

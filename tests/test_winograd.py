@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fmen_gui.arch import winograd
-from fmen_gui.arch.fmen import NEGATIVE_SLOPE, DeployConv2d
+from fmen_gui.arch.fmen import NEGATIVE_SLOPE
+from fmen_gui.engine.backends import winograd
+from fmen_gui.engine.backends.cpu_fused import FusedConv
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
@@ -46,7 +47,7 @@ def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
 def test_the_kernel_is_built_and_used_on_this_machine() -> None:
     # A silently failed build would quietly slow every upscale down: make it loud where it matters.
     assert winograd.library_path() is not None, (
-        "fmen_gui/arch/_winograd*.so missing: pip install -e . builds it"
+        "fmen_gui/engine/backends/_winograd*.so missing: pip install -e . builds it"
     )
     assert winograd.available()
     assert winograd.isa() == ("avx512" if AVX512 else "avx2")
@@ -132,8 +133,8 @@ def test_the_network_runs_its_wide_layers_through_the_kernel(monkeypatch: pytest
         return real(x, packed, cout, act, slope, other, other_op)
 
     monkeypatch.setattr(winograd, "conv3x3", spy)
-    conv = DeployConv2d(50, 50, 3, padding=1).to(memory_format=torch.channels_last)
-    narrow = DeployConv2d(50, 16, 3, padding=1).to(memory_format=torch.channels_last)
+    conv = FusedConv(torch.nn.Conv2d(50, 50, 3, padding=1).to(memory_format=torch.channels_last))
+    narrow = FusedConv(torch.nn.Conv2d(50, 16, 3, padding=1).to(memory_format=torch.channels_last))
     x = _cl(torch.randn(1, 50, 10, 12))
     with torch.inference_mode():
         conv.forward_act(x, "leaky_relu")
@@ -147,7 +148,7 @@ def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     winograd.reset()
     try:
         assert not winograd.available()
-        conv = DeployConv2d(50, 50, 3, padding=1)
+        conv = torch.nn.Conv2d(50, 50, 3, padding=1)
         with torch.inference_mode():
             assert not winograd.supports(conv, torch.randn(1, 50, 8, 8))
     finally:

@@ -1,6 +1,8 @@
 """The FMEN network family: modules, presets, re-parameterisation and state-dict detection.
 
-This package never imports Qt (checked by import-linter).
+The network as the paper describes it, in stock PyTorch layers; how it runs fast is the
+engine's (:mod:`fmen_gui.engine.backends`). This package never imports Qt or the engine
+(checked by import-linter).
 """
 
 from fmen_gui.arch.detect import ModelDescriptor, load_model

@@ -1,17 +1,28 @@
 """The FMEN / FMEN-S network (Du et al., CVPR Workshops 2022), in train and deploy forms.
 
-Written from the paper's description. The *train form* carries the over-parameterised
-blocks (RRRB expand/reduce convolutions, BatchNorm in the HFABs) that make optimisation
-easier; the *deploy form* is what runs in the app: every block collapses into plain 3×3
-convolutions, which is why FMEN is fast and light at inference. Both forms share the
-module names of the authors' release so deploy-form state dicts load without renaming.
+Written from the paper's description. FMEN is a residual network built from two blocks:
+
+- the **ERB** (enhanced residual block) carries the features: two re-parameterisable
+  convolutions (**RRRB**) with a LeakyReLU between them;
+- the **HFAB** (high-frequency attention block) follows each ERB and decides where those
+  features matter: a cheap branch on few channels ends in a sigmoid that gates the block's
+  input, which is how the network spends its capacity on edges and texture.
+
+The *train form* carries the over-parameterised parts that make optimisation easier (the
+RRRB's 1×1 expand / 3×3 / 1×1 reduce with two identities, BatchNorm in the HFABs); the
+*deploy form* is what ships: every block collapses into plain 3×3 convolutions
+(:mod:`fmen_gui.arch.reparam`), which is why FMEN is fast and light at inference. Both forms
+share the module names of the authors' release so state dicts load without renaming.
+
+Both forms here are stock PyTorch layers that autograd can train. How the deploy form runs
+fast (fused kernels on the CPU, in-place passes on GPUs) is the engine's business
+(:mod:`fmen_gui.engine.backends`), over these same modules and weights.
 
 Pixels travel in the 0–255 range with no mean shift, as in the released weights.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
@@ -19,9 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fmen_gui.arch import winograd
-
-NEGATIVE_SLOPE = 0.1
+NEGATIVE_SLOPE = 0.1  # of every LeakyReLU in the network
 
 
 @dataclass(frozen=True)
@@ -96,170 +105,7 @@ def preset_config(key: str, scale: int) -> FMENConfig:
     return PRESETS[key].config.with_scale(scale)
 
 
-_MKLDNN = torch.backends.mkldnn.is_available()
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.693145751953125  # ln 2 split so that n * _LN2_HI is exact (Cody-Waite)
-_LN2_LO = 1.42860682030941723212e-6
-_EXP_TAYLOR = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040)
-
-
-_POINTWISE = _MKLDNN and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-# oneDNN post-op names and arguments for the activations FMEN applies right after a convolution.
-_POST_OPS: dict[str, tuple[str, list[float]]] = {
-    "none": ("none", []),
-    "leaky_relu": ("leaky_relu", [NEGATIVE_SLOPE]),
-    "sigmoid": ("sigmoid", []),
-}
-
-
-def _fusable(x: Tensor) -> bool:
-    """Whether oneDNN can run a convolution with its activation fused (CPU inference only).
-
-    The fused kernels have no backward, so anything that may need gradients takes the
-    separate-op path.
-    """
-    return (
-        _POINTWISE
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.bfloat16)
-        and not torch.is_grad_enabled()
-    )
-
-
-class DeployConv2d(nn.Conv2d):
-    """A 3×3 convolution that gives the same bits for a pixel whatever the image size.
-
-    On the CPU PyTorch picks oneDNN or its own im2col path depending on the tensor size, and
-    the two round differently; tiles and whole images would then disagree in the last bit.
-    Calling oneDNN directly makes every size take the same kernel.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if _MKLDNN and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16):
-            return torch.ops.aten.mkldnn_convolution(
-                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
-            )
-        return super().forward(x)
-
-    _wino_cache: tuple | None = None  # (key, transformed weights, padded bias)
-
-    def _winograd(self, x: Tensor, act: str, other: Tensor | None = None, other_op: int = 0) -> Tensor | None:
-        """The layer by :mod:`fmen_gui.arch.winograd` where that kernel takes it, else None."""
-        if not winograd.supports(self, x):
-            return None
-        if other is not None and (
-            other.shape != (1, self.out_channels, *x.shape[2:]) or other.dtype != x.dtype
-        ):
-            return None
-        key = (
-            self.weight.data_ptr(),
-            self.weight._version,
-            self.bias.data_ptr() if self.bias is not None else 0,
-            winograd.lanes(),
-        )
-        if self._wino_cache is None or self._wino_cache[0] != key:
-            self._wino_cache = (key, winograd.pack(self.weight, self.bias, winograd.lanes()))
-        return winograd.conv3x3(
-            x, self._wino_cache[1], self.out_channels, act, NEGATIVE_SLOPE, other, other_op
-        )
-
-    def forward_act(self, x: Tensor, act: str) -> Tensor:
-        """This convolution followed by ``act`` (``"leaky_relu"``, ``"sigmoid"`` or ``"none"``).
-
-        On the CPU the activation is applied to the results before they are stored — by the
-        Winograd kernel (wide layers, see :mod:`fmen_gui.arch.winograd`) or as a oneDNN post-op
-        — which saves a full read and write of the feature map per layer; that memory traffic
-        was a fifth of the run time. Both apply the same code to every vector lane whatever
-        the image size, so the result of a pixel stays independent of the tile it is in.
-        """
-        if _fusable(x):
-            y = self._winograd(x, act)
-            if y is not None:
-                return y
-            attr, scalars = _POST_OPS[act]
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
-                attr, scalars, None,
-            )  # fmt: skip
-        return _activate(self(x), act)
-
-    def forward_add(self, x: Tensor, other: Tensor) -> Tensor:
-        """``self(x) + other``; on the CPU the sum is added before the result is stored."""
-        if _fusable(x) and other.dtype == x.dtype:
-            y = self._winograd(x, "none", other, winograd.ADD)
-            if y is not None:
-                return y
-            return torch.ops.mkldnn._convolution_pointwise.binary(
-                x, other, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
-                "add", None, None, [], None,
-            )  # fmt: skip
-        return self(x).add_(other)
-
-    def forward_gate(self, x: Tensor, gated: Tensor) -> Tensor:
-        """``sigmoid(self(x)) * gated``: FMEN's attention gate, in one pass where possible."""
-        if _fusable(x):
-            y = self._winograd(x, "sigmoid", gated, winograd.MUL)
-            if y is not None:
-                return y
-        return self.forward_act(x, "sigmoid").mul_(gated)
-
-
-_GATE_CHUNK = 1 << 18  # elements per slice: the temporaries stay in the L2 cache
-
-
-def _exact_sigmoid_(x: Tensor) -> None:
-    """In-place sigmoid of a float32 CPU slice from correctly rounded operations only."""
-    t = x.clamp_(-80.0, 80.0).neg_()  # t = -x; exp(t) stays finite and normal
-    n = torch.mul(t, _LOG2E).round_()
-    f = t.sub_(n * _LN2_HI).sub_(n * _LN2_LO)  # |f| <= ln2 / 2 (Cody-Waite reduction)
-    p = torch.full_like(f, _EXP_TAYLOR[-1])
-    for c in reversed(_EXP_TAYLOR[:-1]):
-        p.mul_(f).add_(c)
-    two_n = n.to(torch.int32).add_(127).bitwise_left_shift_(23).view(torch.float32)
-    torch.mul(p, two_n, out=x)  # exp(-x), written over x (f is no longer needed)
-    x.add_(1.0).reciprocal_()
-
-
-def gate_sigmoid_(x: Tensor) -> Tensor:
-    """Sigmoid, in place, whose result per element does not depend on the tensor's size.
-
-    ``torch.sigmoid`` uses a vectorised exp for most elements and a scalar exp for the
-    leftovers of each thread's chunk, so on the CPU the same value can round differently in a
-    tile and in the whole image. In float32 on the CPU this version uses only correctly
-    rounded operations (+ − × ÷, round, bit shifts), so every element gets identical bits on
-    every path, with the accuracy of ``torch.sigmoid`` (about 1e-7). It works through the
-    tensor in row slices, which keeps its temporaries small and cache-resident. Other devices
-    and dtypes use ``torch.sigmoid_``.
-    """
-    if x.device.type != "cpu" or x.dtype != torch.float32:
-        return x.sigmoid_()
-    if x.dim() != 4:
-        _exact_sigmoid_(x)
-        return x
-    per_row = max(1, x.shape[0] * x.shape[1] * x.shape[3])
-    rows = max(1, _GATE_CHUNK // per_row)
-    for r in range(0, x.shape[2], rows):
-        _exact_sigmoid_(x[:, :, r : r + rows])
-    return x
-
-
-def gate_sigmoid(x: Tensor) -> Tensor:
-    """Out-of-place :func:`gate_sigmoid_`."""
-    return gate_sigmoid_(x.clone())
-
-
-def _activate(y: Tensor, act: str) -> Tensor:
-    """``act`` applied in place to a fresh tensor (the separate-op path of ``forward_act``)."""
-    if act == "leaky_relu":
-        return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True)
-    if act == "sigmoid":
-        return gate_sigmoid_(y)
-    return y
-
-
-def _conv3(cin: int, cout: int, padding: int = 1, *, deploy: bool = True) -> nn.Conv2d:
-    if deploy:
-        return DeployConv2d(cin, cout, 3, padding=padding)
+def _conv3(cin: int, cout: int, padding: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=padding)
 
 
@@ -287,13 +133,19 @@ def bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
 
 
 class RRRB(nn.Module):
-    """Re-parameterised residual-in-residual block: one 3×3 conv at inference."""
+    """Re-parameterisable residual-in-residual block: a wide 3×3 conv to train, one 3×3 to run.
+
+    Training sees ``reduce(fea(expand(x)) + expand(x)) + x``: the 1×1 expand gives the 3×3
+    convolution ``expand_ratio`` times more channels to learn with, and the two identities
+    keep gradients flowing. All of it is linear, so it folds into a single 3×3 convolution
+    (:meth:`fused`), the deploy form's ``rep_conv``.
+    """
 
     def __init__(self, channels: int, expand_ratio: int = 2, *, deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
         if deploy:
-            self.rep_conv = _conv3(channels, channels, deploy=True)
+            self.rep_conv = _conv3(channels, channels)
         else:
             mid = channels * expand_ratio
             self.expand_conv = nn.Conv2d(channels, mid, 1)
@@ -307,12 +159,6 @@ class RRRB(nn.Module):
         identity = out
         out = self.fea_conv(pad_with(out, self.expand_conv.bias)) + identity
         return self.reduce_conv(out) + x
-
-    def forward_act(self, x: Tensor, act: str) -> Tensor:
-        """The block followed by ``act``, fused into the convolution in the deploy form."""
-        if self.deploy and isinstance(self.rep_conv, DeployConv2d):
-            return self.rep_conv.forward_act(x, act)
-        return _activate(self(x), act)  # train form, or a plain_copy
 
     @torch.no_grad()
     def fused(self) -> tuple[Tensor, Tensor]:
@@ -333,26 +179,31 @@ class RRRB(nn.Module):
 
 
 class ERB(nn.Module):
-    """Enhanced residual block: RRRB, LeakyReLU, RRRB."""
+    """Enhanced residual block: RRRB → LeakyReLU → RRRB, the network's feature extractor.
+
+    The residual connections live inside the RRRBs, so at inference the block is two plain
+    3×3 convolutions with nothing to keep alongside them.
+    """
 
     def __init__(self, channels: int, expand_ratio: int = 2, *, deploy: bool = False) -> None:
         super().__init__()
         self.conv1 = RRRB(channels, expand_ratio, deploy=deploy)
         self.conv2 = RRRB(channels, expand_ratio, deploy=deploy)
 
-    def forward(self, x: Tensor, act: str = "none") -> Tensor:
-        """``act`` is applied to the block's output (the HFAB's LeakyReLU after its last ERB)."""
-        return self.conv2.forward_act(self.conv1.forward_act(x, "leaky_relu"), act)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE))
 
 
 class HFAB(nn.Module):
     """High-frequency attention block: a cheap branch that gates the features.
 
-    The squeeze/excitate convolutions run on ``mid`` channels only, which is where FMEN
-    saves memory traffic compared with full-width attention.
+    3×3 squeeze to ``mid`` channels → LeakyReLU → ERBs → LeakyReLU → 3×3 excitate back to
+    full width → sigmoid, multiplied into the block's input. The branch runs on ``mid``
+    channels only, which is where FMEN saves memory traffic compared with full-width
+    attention. The train form adds a BatchNorm before each convolution and after the
+    excitation; its convolutions pad with the BatchNorm's shift (see :func:`pad_with`), so
+    the BatchNorms fold into the deploy form's zero-padded convolutions (:meth:`fused`).
     """
-
-    plain = False  # True in :func:`plain_copy`: stock ops, as a benchmark reference
 
     def __init__(
         self, channels: int, n_blocks: int, mid: int, expand_ratio: int = 2, *, deploy: bool = False
@@ -364,26 +215,15 @@ class HFAB(nn.Module):
             self.bn1 = nn.BatchNorm2d(channels)
             self.bn2 = nn.BatchNorm2d(mid)
             self.bn3 = nn.BatchNorm2d(channels)
-        self.squeeze = _conv3(channels, mid, padding=pad, deploy=deploy)
+        self.squeeze = _conv3(channels, mid, padding=pad)
         self.convs = nn.Sequential(*[ERB(mid, expand_ratio, deploy=deploy) for _ in range(n_blocks)])
-        self.excitate = _conv3(mid, channels, padding=pad, deploy=deploy)
+        self.excitate = _conv3(mid, channels, padding=pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.deploy and self.plain:
+        if self.deploy:
             out = F.leaky_relu(self.squeeze(x), NEGATIVE_SLOPE)
             out = F.leaky_relu(self.convs(out), NEGATIVE_SLOPE)
             return torch.sigmoid(self.excitate(out)) * x
-        if self.deploy:
-            # Activations fused into the convolutions, the gate applied in place: one buffer
-            # per layer, written once (inference memory and traffic are what FMEN is about).
-            assert isinstance(self.squeeze, DeployConv2d) and isinstance(self.excitate, DeployConv2d)
-            out = self.squeeze.forward_act(x, "leaky_relu")
-            last = len(self.convs) - 1
-            for i, erb in enumerate(self.convs):
-                out = erb(out, "leaky_relu" if i == last else "none")
-            if last < 0:  # no ERBs: the second LeakyReLU follows the first
-                out = F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
-            return self.excitate.forward_gate(out, x)
         out = self.bn1(x)
         out = self.squeeze(pad_with(out, bn_scale_shift(self.bn1)[1]))
         out = F.leaky_relu(out, NEGATIVE_SLOPE)
@@ -410,16 +250,21 @@ class HFAB(nn.Module):
 
 
 class FMEN(nn.Module):
-    """The whole network; ``deploy`` picks the form of every block."""
+    """The whole network; ``deploy`` picks the form of every block.
+
+    ``head`` (3×3 into feature space) → ``warmup`` (a 3×3 and an HFAB) → ``down_blocks``
+    pairs of ERB and HFAB → ``lr_conv`` (3×3), plus the head's output (the global residual)
+    → ``tail`` (3×3 to ``3·s²`` channels and PixelShuffle to the ``s``-times larger image).
+    """
 
     def __init__(self, config: FMENConfig, *, deploy: bool = True) -> None:
         super().__init__()
         self.config = config
         self.deploy = deploy
         c, r = config.channels, config.expand_ratio
-        self.head = _conv3(config.in_channels, c, deploy=deploy)
+        self.head = _conv3(config.in_channels, c)
         self.warmup = nn.Sequential(
-            _conv3(c, c, deploy=deploy),
+            _conv3(c, c),
             HFAB(c, config.up_blocks[0], config.warmup_mid_channels, r, deploy=deploy),
         )
         self.ERBs = nn.ModuleList([ERB(c, r, deploy=deploy) for _ in range(config.down_blocks)])
@@ -429,11 +274,10 @@ class FMEN(nn.Module):
                 for i in range(config.down_blocks)
             ]
         )
-        self.lr_conv = _conv3(c, c, deploy=deploy)
+        self.lr_conv = _conv3(c, c)
         self.tail = nn.Sequential(
-            _conv3(c, config.in_channels * config.scale**2, deploy=deploy), nn.PixelShuffle(config.scale)
+            _conv3(c, config.in_channels * config.scale**2), nn.PixelShuffle(config.scale)
         )
-        self._stem_cache: tuple | None = None  # (key, weight, bias) of the fused head + warmup[0]
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Everything but the final PixelShuffle: ``3·s²`` channels at low resolution.
@@ -441,113 +285,14 @@ class FMEN(nn.Module):
         The engine rearranges these straight into its 8-bit output array, which saves a
         full-size float copy of the result.
         """
-        if self.deploy and _fusable(x) and isinstance(self.head, DeployConv2d):
-            return self._forward_fused(x)
         x = self.head(x)
-        if self.deploy and not torch.is_grad_enabled():
-            h = self._lean_body(self.warmup(x))  # GPU inference: memory is what FMEN is about
-        else:
-            h = self.warmup(x)
-            for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
-                h = hfab(erb(h))
-        h = self.lr_conv(h)
-        h = h.add_(x) if not h.requires_grad else h + x
-        del x
-        return self.tail[0](h)
-
-    def _forward_fused(self, inp: Tensor) -> Tensor:
-        """The CPU inference pass: activations fused into the convolutions, buffers freed early.
-
-        The head's output (the global residual) is recomputed at the end instead of being kept
-        through the whole network, so at most three full-width feature maps are alive at once.
-        """
-        h = self._lean_body(self.warmup[1](self._stem(inp)))
-        assert isinstance(self.lr_conv, DeployConv2d)
-        h = self.lr_conv.forward_add(h, self.head(inp))
-        tail = self.tail[0]
-        assert isinstance(tail, DeployConv2d)
-        return tail.forward_act(h, "none")
-
-    def _lean_body(self, h: Tensor) -> Tensor:
-        """The ERB + HFAB blocks, each block's input dropped as soon as its first conv has read it.
-
-        The caller must hand over its only reference to ``h``.
-        """
+        h = self.warmup(x)
         for erb, hfab in zip(self.ERBs, self.HFABs, strict=True):
-            assert isinstance(erb, ERB)
-            a = erb.conv1.forward_act(h, "leaky_relu")
-            del h
-            h = erb.conv2.forward_act(a, "none")
-            del a
-            h = hfab(h)
-        return h
-
-    def _stem(self, inp: Tensor) -> Tensor:
-        """``warmup[0](head(inp))`` as one 5×5 convolution of the 3-channel input.
-
-        Two 3×3 layers with nothing between them are one 5×5 layer; reading 3 channels
-        instead of 50 makes it about five times cheaper than ``warmup[0]`` alone. The two
-        differ only where ``warmup[0]`` sees its zero padding — the outermost ring of pixels
-        — and that ring is recomputed the two-layer way from thin strips of the input.
-        """
-        head, warm = self.head, self.warmup[0]
-        assert isinstance(warm, DeployConv2d)
-        key = (
-            inp.dtype,
-            inp.device,
-            *((p.data_ptr(), p._version) for p in (*head.parameters(), *warm.parameters())),
-        )
-        if self._stem_cache is None or self._stem_cache[0] != key:
-            self._stem_cache = (key, *compose_conv3x3(warm, head, inp.dtype))
-        _, weight, bias = self._stem_cache
-        out = torch.ops.mkldnn._convolution_pointwise(
-            inp, weight, bias, [2, 2], [1, 1], [1, 1], 1, "none", [], None
-        )
-        out[:, :, :1] = warm(head(inp[:, :, :3]))[:, :, :1]
-        out[:, :, -1:] = warm(head(inp[:, :, -3:]))[:, :, -1:]
-        out[:, :, :, :1] = warm(head(inp[:, :, :, :3]))[:, :, :, :1]
-        out[:, :, :, -1:] = warm(head(inp[:, :, :, -3:]))[:, :, :, -1:]
-        return out
+            h = hfab(erb(h))
+        return self.tail[0](self.lr_conv(h) + x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.tail[1](self.forward_features(x))
-
-
-@torch.no_grad()
-def compose_conv3x3(outer: nn.Conv2d, inner: nn.Conv2d, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Weight and bias of the 5×5 convolution equal to ``outer(inner(x))`` (both 3×3, padding 1).
-
-    Composed in float64 and rounded once, so the fused layer is as accurate as the pair.
-    """
-    wo, wi = outer.weight.double(), inner.weight.double()
-    bo = outer.bias.double() if outer.bias is not None else wo.new_zeros(wo.shape[0])
-    bi = inner.bias.double() if inner.bias is not None else wi.new_zeros(wi.shape[0])
-    weight = wo.new_zeros(wo.shape[0], wi.shape[1], 5, 5)
-    for ky in range(3):
-        for kx in range(3):
-            # Tap (ky, kx) of the outer conv reads the inner conv's output there, whose own
-            # taps reach the input at offsets (ky + ly, kx + lx) of the 5×5 window.
-            weight[:, :, ky : ky + 3, kx : kx + 3] += torch.einsum("om,mihw->oihw", wo[:, :, ky, kx], wi)
-    bias = bo + torch.einsum("omhw,m->o", wo, bi)
-    fmt = torch.channels_last if outer.weight.is_contiguous(memory_format=torch.channels_last) else None
-    weight = weight.to(dtype)
-    if fmt is not None:
-        weight = weight.contiguous(memory_format=fmt)
-    return weight, bias.to(dtype)
-
-
-def plain_copy(model: FMEN) -> FMEN:
-    """A copy that runs stock PyTorch layers (``nn.Conv2d``, ``torch.sigmoid``, out of place).
-
-    The benchmarks time the engine against this: the same network as anyone would write it.
-    """
-    ref = copy.deepcopy(model)
-    for m in ref.modules():
-        if isinstance(m, DeployConv2d):
-            m.__class__ = nn.Conv2d
-        if isinstance(m, HFAB):
-            m.plain = True
-    return ref
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -18,6 +18,7 @@ import torch
 from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
 from fmen_gui.engine import devices, jobs, memory
+from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.images import ImageData, check_output_size, resize_alpha
 from fmen_gui.engine.jobs import Batch, EngineSettings, Job, JobResult, OnExisting, ProgressFn, TileFn
 from fmen_gui.engine.memory import MMAP_THRESHOLD_MAX, tune_allocator
@@ -97,6 +98,8 @@ class Upscaler:
             tune_allocator()
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
+        # The network is stock layers; the backend runs it fast (and, on the CPU, exactly).
+        self.backend = select_backend(self.model, device, dtype)
 
     # -- sizing -------------------------------------------------------------------------------
     def bytes_per_pixel(self) -> int:
@@ -158,7 +161,7 @@ class Upscaler:
     # -- running ------------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """One network pass up to (not including) PixelShuffle; a seam for fault-injection tests."""
-        return self.model.forward_features(x)
+        return self.backend.forward_features(x)
 
     def _store(self, feat: torch.Tensor, t: Tile, box: Tile, out: np.ndarray, grayscale: bool) -> None:
         """Round a tile's ``3·s²``-channel features into ``out``, doing PixelShuffle on the way.
@@ -384,10 +387,7 @@ class Engine:
         self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
         self.device_label = devices.device_label(device)
         self.precision = devices.precision_name(dtype)
-        self.kernels = _kernels_label(device, dtype)
-
-    def needs_reload(self, settings: EngineSettings) -> bool:
-        return replace(settings, tile=self.settings.tile, ensemble=self.settings.ensemble) != self.settings
+        self.kernels = self.upscaler.backend.label
 
     def plan(
         self,
@@ -551,14 +551,3 @@ class Engine:
         job = Job(Path(src), dst=Path(dst), fmt=fmt, quality=quality, tile=tile)
         policy = OnExisting.OVERWRITE if overwrite else OnExisting.FAIL
         return self.run(job, on_existing=policy, progress=progress, cancel=cancel, on_tile=on_tile)
-
-
-def _kernels_label(device: torch.device, dtype: torch.dtype) -> str:
-    """What computes the convolutions, for diagnostics (the self-test line, bug reports)."""
-    if device.type != "cpu":
-        return device.type.upper()
-    from fmen_gui.arch import winograd
-
-    if dtype == torch.float32 and winograd.available():
-        return f"Winograd {winograd.isa().upper()} + oneDNN"
-    return "oneDNN"

@@ -43,7 +43,7 @@ class Tile:
         output pixel, and one box size means the convolution library builds its kernels, and
         keeps their buffers, for one shape per job instead of up to nine. Every box starts at
         even coordinates, so the 2×2 blocks of the Winograd convolutions
-        (:mod:`fmen_gui.arch.winograd`) fall on the same pixels in a tile as in the whole image.
+        (:mod:`fmen_gui.engine.backends.winograd`) fall on the same pixels in a tile as in the whole image.
         """
         if tile <= 0:
             return _even_start(self.padded(margin, height, width))

@@ -42,8 +42,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fmen_gui.arch.fmen import FMEN, plain_copy, preset_config
+from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
@@ -101,12 +102,16 @@ def cpu_name() -> str:
 
 @torch.no_grad()
 def evaluate(deploy: FMEN, pairs: list[Pair], scale: int) -> float:
-    """Mean Y-PSNR of a deploy-form model, whole images, CPU fp32, 8-bit rounded output."""
-    deploy = deploy.cpu().float().eval()
+    """Mean Y-PSNR of a deploy-form model, whole images, CPU fp32, 8-bit rounded output.
+
+    Run by the engine's CPU backend, so the score is that of the pixels the app writes.
+    """
+    cpu = torch.device("cpu")
+    run = select_backend(deploy.cpu().float().eval(), cpu, torch.float32)
     scores = []
     for lr, hr in pairs:
         x = torch.from_numpy(lr.copy()).permute(2, 0, 1)[None].float()
-        y = deploy(x)[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+        y = run(x)[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
         scores.append(psnr_y(y, hr, scale))
     return float(np.mean(scores))
 
@@ -197,9 +202,9 @@ class Trainer:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, not {cfg.form!r}")
         config = preset_config(cfg.model, cfg.scale)
         deploy = cfg.form == "deploy"
-        # The deploy form trains through stock layers (the app's fused CPU kernels have no
-        # backward); the EMA keeps the app's own modules, so validation runs what ships.
-        model = plain_copy(FMEN(config, deploy=True)) if deploy else FMEN(config, deploy=False)
+        # Either form is stock layers that autograd trains; validation runs the EMA through the
+        # engine's CPU backend (see evaluate), so it scores what ships.
+        model = FMEN(config, deploy=deploy)
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.ema = FMEN(config, deploy=deploy)  # on the CPU: validated and saved from there
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.schedule[0].lr, betas=(0.9, 0.99))

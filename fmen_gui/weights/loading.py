@@ -193,10 +193,6 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
-def _is_tensor_dict(obj: object) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, Tensor) for v in obj.values())
-
-
 def unwrap_state_dict(obj: object, *, depth: int = 0) -> dict[str, Tensor]:
     """Find the tensor dict inside a training checkpoint (``{"params_ema": {...}, "epoch": 7}``).
 

@@ -14,7 +14,7 @@ even coordinates — the engine's tile boxes always start at even coordinates.
 The kernel comes in two builds, AVX-512 (16 lanes) and AVX2 + FMA (8 lanes, for laptops), and
 :func:`isa` picks the best the CPU has. Nothing here is required: where the library is missing
 (no compiler at install time, a non-x86 machine, a frozen build without it) or the CPU has
-neither, :func:`available` is False and the network uses oneDNN. ``FMEN_NO_WINOGRAD=1``
+neither, :func:`available` is False and the CPU backend uses oneDNN alone. ``FMEN_NO_WINOGRAD=1``
 switches it off and ``FMEN_WINOGRAD_ISA=avx2`` forces the AVX2 build, for comparisons.
 """
 
