@@ -1019,7 +1019,7 @@ def test_16bit_to_8bit_formats(tmp_path: Path, suffix: str) -> None:
 
 def test_to_8bit_rounding() -> None:
     values = np.array([0, 128, 129, 257, 385, 386, 65535], np.uint16)
-    assert images._to_8bit(values).tolist() == [0, 0, 1, 1, 1, 2, 255]
+    assert images.to_8bit(values).tolist() == [0, 0, 1, 1, 1, 2, 255]
 
 
 def test_jpeg_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "output_format_for",
     "read_image",
     "resize_alpha",
+    "to_8bit",
     "write_image",
 ]
 
@@ -172,7 +173,7 @@ def flatten_alpha(
     colour stored under fully transparent pixels therefore never reaches the output: it is hidden
     content, not picture.
     """
-    rgb8, alpha8 = _to_8bit(rgb), _to_8bit(alpha)
+    rgb8, alpha8 = to_8bit(rgb), to_8bit(alpha)
     bg = np.asarray([min(255, max(0, int(c))) for c in background], dtype=np.uint16)
     out = np.empty(rgb8.shape, dtype=np.uint8)
     for r0 in range(0, rgb8.shape[0], _FLATTEN_ROWS):
@@ -188,10 +189,10 @@ def make_preview_rgb8(data: ImageData) -> np.ndarray:
 
     Returns H x W x 3, or H x W x 4 when there is alpha so the viewer can draw a checkerboard.
     """
-    rgb = _to_8bit(data.rgb)
+    rgb = to_8bit(data.rgb)
     if data.alpha is None:
         return np.ascontiguousarray(rgb)
-    return np.ascontiguousarray(np.dstack((rgb, _to_8bit(data.alpha))))
+    return np.ascontiguousarray(np.dstack((rgb, to_8bit(data.alpha))))
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
@@ -427,10 +428,10 @@ def _encode(
         else:
             tiff16.write(fh, planes, icc_profile=icc)
         return
-    rgb, alpha = _to_8bit(data.rgb), None
+    rgb, alpha = to_8bit(data.rgb), None
     if data.alpha is not None:
         if pillow_format in _ALPHA_FORMATS:
-            alpha = _to_8bit(data.alpha)
+            alpha = to_8bit(data.alpha)
         else:
             rgb = flatten_alpha(data.rgb, data.alpha, background)
     planes = _output_planes(rgb, alpha, grayscale)
@@ -452,7 +453,12 @@ def _gray_of(rgb: np.ndarray) -> np.ndarray:
     return ((total + 1) // 3).astype(rgb.dtype)
 
 
-def _to_8bit(array: np.ndarray) -> np.ndarray:
+def to_8bit(array: np.ndarray) -> np.ndarray:
+    """16-bit samples to 8, rounded to nearest: the one rule for files and for the screen.
+
+    (A shift by 8 bits would truncate, and progressive tiles would then differ by one level
+    from the finished preview.)
+    """
     if array.dtype == np.uint8:
         return array
     # 257 = 65535 / 255 maps 0 -> 0 and 65535 -> 255 exactly; +128 rounds to nearest.

@@ -61,9 +61,11 @@ def array_to_qimage(arr: np.ndarray) -> QImage:
     The copy matters: a ``QImage`` built over a numpy buffer does not own it, and the buffer
     may be freed or overwritten (tiles are filled in place) while the image is still shown.
     """
+    from fmen_gui.engine.images import to_8bit  # torch-free; already loaded by the window
+
     a = np.asarray(arr)
     if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
+        a = to_8bit(a)
     elif a.dtype != np.uint8:
         a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:
