@@ -1,20 +1,20 @@
 """The queue survives a quit or a crash: a small JSON file in the user's state folder.
 
-Written after every change of the queue (debounced by the window) and atomically (a temporary
-file in the same folder, flushed, then renamed over the old one), so a crash mid-write leaves
+Written after every change of the queue (debounced by the window) and atomically (through
+the app's one atomic writer, :func:`fmen_gui.atomicfiles.atomic_file`), so a crash mid-write leaves
 the previous queue, never a torn file. Only paths, states and result records are stored; the
 pictures are read again from disk on restore, and results whose files are gone are dropped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from fmen_gui import atomicfiles
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +42,12 @@ def save_queue(items: list[dict[str, Any]], path: Path | None = None) -> None:
     """Write the queue atomically; an error is logged, never raised (the queue still works)."""
     path = path or queue_file()
     text = json.dumps({"version": VERSION, "items": items}, ensure_ascii=False, indent=1)
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".queue-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        with atomicfiles.atomic_file(path, overwrite=True) as out:
+            out.file.write(text.encode("utf-8"))
     except OSError as exc:
         log.warning("could not save the queue to %s: %s", path, exc)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def load_queue(path: Path | None = None) -> list[dict[str, Any]]:
