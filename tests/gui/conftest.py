@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -98,15 +98,7 @@ def official_weights() -> Path:
 
 
 # ---------------------------------------------------------------------------------- fake engine
-@dataclass(frozen=True)
-class FakeSettings:
-    model: str = "fmen-s"
-    scale: int = 4
-    weights: Path | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    tile: int | str = "auto"
-    kind: str = "clean"
+FakeSettings = jobs.EngineSettings  # the real (torch-free) settings: only the network is fake
 
 
 class FakeEngine:
