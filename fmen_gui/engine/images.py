@@ -36,7 +36,7 @@ from fmen_gui import atomicfiles
 from fmen_gui.engine.codecs import pillow, png16, tiff16
 from fmen_gui.engine.codecs.decoded import Decoded, check_pixel_limit, corrupt
 from fmen_gui.engine.codecs.metadata import apply_orientation, icc_fits, normalise_exif
-from fmen_gui.engine.names import OUTPUT_FORMATS
+from fmen_gui.engine.names import OUTPUT_FORMATS, format_key
 from fmen_gui.errors import ImageError, OutputExistsError
 
 __all__ = [
@@ -69,8 +69,6 @@ DEFAULT_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
 _FLATTEN_ROWS = 256  # rows composited per step, so flattening needs no full-size temporaries
 
-# Spellings accepted for ``fmt`` and extensions; OUTPUT_FORMATS lists one name per format for menus.
-_FORMAT_ALIASES: dict[str, str] = {**OUTPUT_FORMATS, "jpeg": "JPEG", "tif": "TIFF"}
 _JPEG_MAX_SIDE = 65_500  # libjpeg's limit
 _WEBP_MAX_SIDE = 16_383  # libwebp's limit
 _PNG_MAX_SIDE = 2**31 - 1  # the PNG specification's limit
@@ -141,15 +139,15 @@ def output_format_for(path: Path, fmt: str | None) -> str:
     is the only sensible signal, and guessing past an unknown one would surprise the user.
     """
     if fmt is not None:
-        key = fmt.strip().lower().lstrip(".")
-        if key not in _FORMAT_ALIASES:
+        key = format_key(fmt)
+        if key not in OUTPUT_FORMATS:
             raise ImageError(f"unknown output format {fmt!r} (use png, jpg, webp or tiff)")
-        return _FORMAT_ALIASES[key]
+        return OUTPUT_FORMATS[key]
     suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in _FORMAT_ALIASES:
+    if format_key(suffix) not in OUTPUT_FORMATS:
         shown = f"'.{suffix}'" if suffix else "(none)"
         raise ImageError(f"cannot tell the output format from the extension {shown}")
-    return _FORMAT_ALIASES[suffix]
+    return OUTPUT_FORMATS[format_key(suffix)]
 
 
 def fills_transparency(data: ImageData, path: Path, fmt: str | None = None) -> bool:
