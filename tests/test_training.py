@@ -26,6 +26,7 @@ from fmen_gui.engine import devices
 from fmen_gui.training import campaign as camp
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import HOLDOUT, PatchSampler, split, validation_pairs
+from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import export
 from fmen_gui.training.trainer import TrainConfig, Trainer, evaluate
 from fmen_gui.weights import registry
@@ -237,6 +238,23 @@ def test_export_only_if_better_judges_on_the_validation_slice(data: Path, tmp_pa
     assert (weights / "fmen_s_x2.safetensors").read_bytes() == before
 
 
+def test_a_first_photo_file_must_clearly_beat_the_clean_network(data: Path, tmp_path: Path) -> None:
+    """What Auto gives every compressed JPEG is not replaced by a rounding error's gain."""
+    bench = need(BENCHMARK)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    clean = weights / "fmen_s_x2.safetensors"
+    shutil.copy(ROOT / "weights" / clean.name, clean)
+    cfg = _cfg(data, tmp_path / "photo", form="deploy", init=clean, degradation=PHOTO)
+    cfg.schedule = sched.parse("l1:2@12:1e-6")
+    Trainer(cfg).train()
+    said: list[str] = []
+    kw = {"kind": "photo", "weights_dir": weights, "data": data, "benchmarks": bench, "log": said.append}
+    assert not export("fmen-s", 2, tmp_path / "photo", only_if_better=True, **kw)
+    assert "fmen_s_x2_photo.safetensors not written" in said[0] and "0.30 dB above" in said[0]
+    assert not (weights / "fmen_s_x2_photo.safetensors").exists()
+
+
 def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,6 +273,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
         benchmarks=bench,
         schedules=lambda m, s: TINY,
         threads=1,
+        photo_margin=0.0,  # six steps gain little; the margin has its own test
         log=said.append,
     )
     assert "campaign: every run has finished its schedule" in said

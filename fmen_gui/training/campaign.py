@@ -29,7 +29,7 @@ import torch
 
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.degrade import PHOTO
-from fmen_gui.training.export import BENCHMARKS, export, weights_name
+from fmen_gui.training.export import BENCHMARKS, PHOTO_FIRST_MARGIN, export, weights_name
 from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
 from fmen_gui.weights.registry import KINDS
 
@@ -119,6 +119,7 @@ def campaign(
     schedules: ScheduleFor = sched.finetune_schedule,
     form: str = "deploy",
     chunk_minutes: float = 40.0,
+    photo_margin: float = PHOTO_FIRST_MARGIN,
     threads: int = 0,
     log: Callable[[str], object] = print,
 ) -> None:
@@ -167,6 +168,7 @@ def campaign(
                     weights_dir=weights_dir,
                     data=data,
                     only_if_better=True,
+                    photo_margin=photo_margin,
                     log=log,
                 )
             if reason == "signal":
