@@ -201,10 +201,19 @@ def speed(device: torch.device, half: torch.dtype, repeat: int) -> tuple[list[Ch
         if "ms" in r and r["size"] in ref:
             r["x_ref"] = ref[r["size"]] / r["ms"]
     engine_rows = [r for r in rows if r["variant"] == "engine pass" and "x_ref" in r]
-    ok = all(r["x_ref"] >= 0.95 for r in engine_rows)
+    ok: bool | None = all(r["x_ref"] >= 0.95 for r in engine_rows)
     worst = min((r["x_ref"] for r in engine_rows), default=0.0)
+    if device.type == "cpu":
+        # A verdict only for the GPU pass this script exists for: on a (shared) CPU one timing
+        # decides nothing, and the CPU's speed is make bench's, measured with repeats.
+        ok = None
     return [
-        Check("engine pass vs plain eager, same precision", f"{worst:.2f}× (slowest size)", "≥ 0.95×", ok)
+        Check(
+            "engine pass vs plain eager, same precision",
+            f"{worst:.2f}× (slowest size)" + (", timing only on the CPU" if ok is None else ""),
+            "≥ 0.95×",
+            ok,
+        )
     ], rows
 
 
