@@ -38,9 +38,9 @@ import numpy as np
 from fmen_gui.atomicfiles import numbered_names, sweep_stale
 from fmen_gui.engine.images import (
     DEFAULT_BACKGROUND,
-    SUPPORTED_EXTENSIONS,
     ImageData,
     fills_transparency,
+    is_supported,
     output_format_for,
     read_image,
     write_image,
@@ -225,11 +225,6 @@ def looks_like_own_output(path: Path, template: str = DEFAULT_TEMPLATE) -> bool:
     return bool(pattern and pattern.match(Path(path).stem))
 
 
-def is_image_name(path: Path) -> bool:
-    """Cheap pre-filter by extension; reading the file has the final word."""
-    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
-
-
 def walk_inputs(
     paths: Iterable[Path], template: str = DEFAULT_TEMPLATE, *, cap: int | None = None
 ) -> Iterator[tuple[Path, Path | None, bool]]:
@@ -254,7 +249,7 @@ def walk_inputs(
                 if cap is not None and count > cap:
                     break
                 found = Path(root) / name
-                if is_image_name(found) and found.is_file():
+                if is_supported(found) and found.is_file():
                     yield found, path, bool(pattern and pattern.match(found.stem))
             if cap is not None and count > cap:
                 break

@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from fmen_gui.engine.kinds import KindChoice
+from fmen_gui.engine.names import format_key
 from fmen_gui.gui.eta import FinishRates, queue_seconds_left
-from fmen_gui.gui.formats import format_key
 from fmen_gui.gui.imaging import PREVIEW_MAX_PIXELS, ImageLoader, LoadedImage
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
 from fmen_gui.gui.queue import (

@@ -11,8 +11,6 @@ from pathlib import Path
 from fmen_gui.engine.names import format_key
 from fmen_gui.gui.settings import FORMATS
 
-__all__ = ["format_key"]  # the one spelling rule (engine/names.py), for the window's modules
-
 
 def _filter(key: str) -> str:
     return f"{FORMATS[key]} (*.{key})"

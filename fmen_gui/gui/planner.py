@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmen_gui.engine.kinds import KindChoice, choose_kind
-from fmen_gui.gui.formats import format_key
+from fmen_gui.engine.names import format_key
 from fmen_gui.gui.jobs import JobSpec, next_job_id
 from fmen_gui.gui.queue import QueueItem
 from fmen_gui.gui.settings import AppSettings, background_rgb
