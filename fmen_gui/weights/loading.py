@@ -22,7 +22,7 @@ import safetensors.torch
 import torch
 from torch import Tensor, nn
 
-from fmen_gui.arch.detect import ModelDescriptor, load_model
+from fmen_gui.arch.detect import ModelDescriptor
 from fmen_gui.arch.fmen import FMEN
 from fmen_gui.atomicfiles import atomic_file
 from fmen_gui.errors import WeightsError
@@ -239,8 +239,17 @@ def read_state_dict(path: Path, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> dict[s
 
 
 def load_weights(path: Path, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> tuple[FMEN, ModelDescriptor]:
-    """Read ``path`` and build the deploy-form network it describes, loaded strictly."""
-    return load_model(read_state_dict(path, max_bytes=max_bytes))
+    """Read ``path`` and build the deploy-form FMEN network it describes, loaded strictly.
+
+    The FMEN-only view of :func:`fmen_gui.weights.models.load_file` (the one loader path, through
+    spandrel), for training, export and benchmarks; a model of another architecture is refused.
+    """
+    from fmen_gui.weights.models import load_file  # models imports this module
+
+    loaded = load_file(path, max_bytes=max_bytes)
+    if loaded.fmen is None:
+        raise WeightsError(f"not an FMEN-family checkpoint: it is a {loaded.arch} model")
+    return loaded.module, loaded.fmen  # type: ignore[return-value]
 
 
 def save_safetensors(
