@@ -107,9 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", type=Path, help="image files or folders (recursive)")
     p.add_argument("-o", "--output", type=Path, help="output folder, or with one input file, the output file")
-    p.add_argument("--model", choices=MODELS, default=None, help="fmen-s (speed, default) or fmen (quality)")
+    p.add_argument(
+        "-m",
+        "--model",
+        metavar="KEY",
+        default=None,
+        help="fmen-s (speed, default), fmen (quality), or the key of an imported model "
+        "(see --list-models; its scale comes from the model)",
+    )
     p.add_argument("--scale", type=int, choices=SCALES, default=None, help="2, 3 or 4 (default 4)")
-    p.add_argument("--weights", type=Path, help="any FMEN-family checkpoint (its scale comes from the file)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        help="a model file: FMEN or another architecture spandrel knows, .pth or .safetensors "
+        "(its scale comes from the file)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument(
         "--precision",
@@ -139,7 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=DEFAULT_TEMPLATE, help="output name template (no extension)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--quiet", action="store_true", help="print errors only")
-    p.add_argument("--list-models", action="store_true", help="show installed weights and where they are")
+    p.add_argument("--list-models", action="store_true", help="show installed models and where they are")
+    p.add_argument(
+        "--import-model",
+        metavar="FILE",
+        type=Path,
+        help="copy a model file into the app's data folder and print the key to run it with",
+    )
+    p.add_argument(
+        "--remove-model",
+        metavar="KEY",
+        help="remove an imported or downloaded model (bundled ones stay; --scale picks one scale)",
+    )
     p.add_argument("--fetch-official", action="store_true", help="download the authors' FMEN-S ×4 weights")
     return p
 
@@ -199,17 +222,124 @@ def _download_progress(stream: TextIO, enabled: bool) -> object:
 
 
 def list_models(out: TextIO) -> None:
-    from fmen_gui.weights.registry import installed_weights, project_weights_dir, user_weights_dir
+    """Every installed model: key, scale, kind, source, architecture, parameters, file, PSNR."""
+    from fmen_gui.weights.registry import (
+        installed_weights,
+        params_text,
+        project_weights_dir,
+        user_data_dir,
+        user_weights_dir,
+    )
 
     entries = installed_weights()
-    out.write("Installed weights:\n")
+    out.write("Installed models (run one with --model KEY --scale N):\n")
     if not entries:
         out.write("  (none)  run `fmen-upscale --fetch-official` for FMEN-S ×4, or pass --weights FILE\n")
+    width = max((len(e.model) for e in entries), default=0)
     for e in entries:
+        params = params_text(e.params) if e.params is not None else "?"
         psnr = ", ".join(f"{k} {v:.2f} dB" for k, v in sorted(e.psnr.items())) if e.psnr else ""
-        out.write(f"  {e.model:7} ×{e.scale}  {e.kind:5}  {e.source:9} {e.path}  {psnr}\n")
+        name = f"  {e.name}" if e.name else ""
+        out.write(
+            _shown(
+                f"  {e.model:{width}} ×{e.scale}  {e.kind:5}  {e.source:9} {e.arch:18} {params:>8}  "
+                f"{e.path}{name}  {psnr}".rstrip()
+            )
+            + "\n"
+        )
     out.write(f"Bundled weights folder: {project_weights_dir()}\n")
     out.write(f"User weights folder:    {user_weights_dir()}\n")
+    out.write(f"User data folder:       {user_data_dir()}\n")
+
+
+def _import_model(path: Path, out: _Stdout, err: TextIO, quiet: bool) -> int:
+    """``--import-model FILE``: validate, copy into the user folder, print how to run it."""
+    from fmen_gui.atomicfiles import sweep_stale
+    from fmen_gui.weights.registry import import_weights, user_weights_dir
+
+    sweep_stale(user_weights_dir())
+    try:
+        entry = import_weights(path)
+    except FmenError as exc:
+        err.write(_shown(f"error: {path}: {exc}") + "\n")
+        return 1
+    if not quiet:
+        run_it = f"--model {entry.model}" + ("" if entry.model not in MODELS else f" --scale {entry.scale}")
+        out.line(_shown(f"imported {entry.label}: run it with {run_it}  ({entry.path})"))
+    return 0
+
+
+def _installed_keys_text() -> str:
+    """``"span_x4, custom"``: the keys of the imported models, for error messages."""
+    from fmen_gui.weights.registry import imported_models
+
+    keys = sorted({e.model for e in imported_models()})
+    return ", ".join(keys) if keys else "none"
+
+
+def _remove_model(key: str, scale: int | None, out: _Stdout, err: TextIO, quiet: bool) -> int:
+    """``--remove-model KEY``: remove the user's entries of KEY (at ``scale`` if given).
+
+    Removing a preset key (``fmen-s``) removes the fetched or imported files of that key, so the
+    bundled ones are used again; the bundled files themselves are refused.
+    """
+    from fmen_gui.weights.registry import installed_weights, remove_weights
+
+    try:
+        entries = [e for e in installed_weights() if e.model == key.lower()]
+        if scale is not None:
+            entries = [e for e in entries if e.scale == scale]
+        mine = [e for e in entries if e.source != "bundled"]
+        if not entries:
+            at = f" ×{scale}" if scale is not None else ""
+            err.write(
+                _shown(
+                    f"error: --remove-model {key}{at}: no such model is installed "
+                    f"(imported: {_installed_keys_text()}; see --list-models)"
+                )
+                + "\n"
+            )
+            return 1
+        if not mine:
+            labels = ", ".join(e.label for e in entries)
+            err.write(
+                _shown(f"error: --remove-model {key}: {labels} ships with the app and cannot be removed")
+                + "\n"
+            )
+            return 1
+        for entry in mine:
+            remove_weights(entry)
+            if not quiet:
+                out.line(_shown(f"removed {entry.label}  ({entry.path})"))
+    except FmenError as exc:
+        err.write(_shown(f"error: --remove-model {key}: {exc}") + "\n")
+        return 1
+    return 0
+
+
+def _resolve_model(args: argparse.Namespace) -> tuple[str, int]:
+    """The ``(model, scale)`` to run: a preset, or an installed import whose scale is its own.
+
+    Reads the manifests only (no torch). An unknown key, or a ``--scale`` the model does not
+    have, is a usage error naming what is installed.
+    """
+    model = (args.model or "fmen-s").lower()
+    if model in MODELS:
+        return model, args.scale or 4
+    from fmen_gui.weights.registry import installed_weights
+
+    scales = sorted({e.scale for e in installed_weights() if e.model == model})
+    if not scales:
+        build_parser().error(
+            f"--model {args.model}: no such model; use fmen-s, fmen or an imported one "
+            f"(imported: {_installed_keys_text()}; see --list-models)"
+        )
+    shown = " and ".join(f"×{s}" for s in scales)
+    if args.scale is not None and args.scale not in scales:
+        build_parser().error(f"--scale {args.scale} conflicts with --model {model}, which is a {shown} model")
+    if args.scale is None and len(scales) > 1:
+        build_parser().error(f"--model {model} is installed at {shown}: add --scale")
+    return model, args.scale or scales[0]
 
 
 def _resolve_output(
@@ -335,12 +465,23 @@ def _run(
             return 1
         if not quiet:
             err.write(f"\rsaved official FMEN-S ×4 weights to {path}\x1b[K\n")
+    if args.import_model is not None and _import_model(args.import_model, out, err, quiet):
+        return 1
+    if args.remove_model is not None and _remove_model(args.remove_model, args.scale, out, err, quiet):
+        return 1
     if args.list_models:
         list_models(out.stream)
     if not args.inputs:
-        if args.fetch_official or args.list_models:
+        if args.fetch_official or args.list_models or args.import_model or args.remove_model:
             return 0
-        build_parser().error("no INPUT given (or use --list-models / --fetch-official)")
+        build_parser().error(
+            "no INPUT given (or use --list-models / --import-model / --remove-model / --fetch-official)"
+        )
+    try:
+        model, scale = _resolve_model(args)
+    except FmenError as exc:  # an unreadable manifest
+        err.write(_shown(f"error: {exc}") + "\n")
+        return 1
 
     from fmen_gui.engine import jobs
 
@@ -372,8 +513,8 @@ def _run(
         build_parser().error(f"--precision {args.precision}: {exc}")
 
     settings = EngineSettings(
-        model=args.model or "fmen-s",
-        scale=args.scale or 4,
+        model=model,
+        scale=scale,
         weights=args.weights,
         device=args.device,
         precision=args.precision,

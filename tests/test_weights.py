@@ -245,9 +245,18 @@ def _bad_files(tmp: Path, state: dict[str, torch.Tensor]) -> dict[str, tuple[Pat
     cases["missing"] = (tmp / "missing.pt", "not found")
     (tmp / "weights.txt").write_bytes(b"hello")
     cases["unsupported-suffix"] = (tmp / "weights.txt", "unsupported")
-    save("linear.pt", torch.nn.Linear(4, 4).state_dict(), "not an FMEN")
+    # Neither FMEN nor any architecture spandrel knows: the error names what it saw.
+    save(
+        "linear.pt",
+        torch.nn.Linear(4, 4).state_dict(),
+        "unsupported model: no known architecture matches its 2 tensors (weight, bias)",
+    )
     esrgan = {"conv_first.weight": torch.zeros(64, 3, 3, 3), "conv_last.weight": torch.zeros(3, 64, 3, 3)}
-    save("esrgan.pth", esrgan, "not an FMEN")
+    save(
+        "esrgan.pth",
+        esrgan,
+        "unsupported model: no known architecture matches its 2 tensors (conv_first.weight",
+    )
     save("list.pt", [torch.zeros(1)], "not a state dict")
     save("empty-dict.pt", {}, "no tensors")
     save("mixed.pt", {**state, "note": "hi"}, "not a tensor")

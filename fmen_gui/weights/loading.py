@@ -28,7 +28,8 @@ from fmen_gui.atomicfiles import atomic_file
 from fmen_gui.errors import WeightsError
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
-"""Largest file read by default. FMEN checkpoints are a few MB; anything near this is not one,
+"""Largest file read by default. FMEN checkpoints are a few MB and the largest super-resolution
+models people share (HAT-L, SwinIR-L) a few hundred; anything near this is not one,
 and refusing it before reading keeps a mistaken drop of a multi-GB file from exhausting memory."""
 
 TORCH_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".bin"})
@@ -86,7 +87,7 @@ def _check_file(path: Path, max_bytes: int) -> int:
     if size > max_bytes:
         raise WeightsError(
             f"file too large ({_size_text(size)}; the limit is {_size_text(max_bytes)}): "
-            "FMEN weights are only a few MB"
+            "super-resolution models are at most a few hundred MB"
         )
     return size
 
