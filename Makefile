@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-slow lint bench bench-quality gpu-check clean train-campaign
 
-$(STAMP): pyproject.toml setup.py fmen_gui/engine/backends/winograd.c
+$(STAMP): pyproject.toml setup.py requirements-nodeps.txt fmen_gui/engine/backends/winograd.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# A CPU build of torch 2.13.0 first, so the range in pyproject.toml pulls nothing bigger.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# spandrel without the torchvision its metadata asks for (why: requirements-nodeps.txt).
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 # Qt needs some system libraries to open a window (libxcb-*, GL, fontconfig, ...): the script

@@ -107,6 +107,7 @@ def test_self_test_passes_with_bundled_fmen_s_x4(
     assert out[0].startswith("self-test passed: ")
     assert "×4" in out[0] and "96×64 -> 384×256" in out[0] and "tiny_nearest_x4" in out[0]
     assert "upscale " in out[0] and "import " in out[0]
+    assert out[0].endswith("; spandrel loaded and ran a RealESRGAN Compact model")
     assert os.environ["FMEN_DATA_DIR"] == data_dir  # restored afterwards
 
 
@@ -279,6 +280,15 @@ def test_spec_on_linux(
     )
     for name in ("tkinter", "PySide6.QtNetworkAuth", "PySide6.QtQml", "PySide6.QtWebEngineCore", "sympy"):
         assert name in analysis["excludes"]
+    # spandrel with every architecture (listed without importing it), never torchvision.
+    assert "torchvision" in analysis["excludes"]
+    hidden = set(analysis["hiddenimports"])
+    assert {
+        "spandrel",
+        "spandrel.architectures.Compact",
+        "spandrel.architectures.SwinIR.__arch.SwinIR",
+    } <= hidden
+    assert "imagecodecs._png" in hidden
     # QtNetwork stays: the single-instance socket (a second start hands its files to the first).
     used = {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtSvg", "PySide6.QtNetwork"}
     assert not used & set(analysis["excludes"])
