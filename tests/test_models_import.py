@@ -327,3 +327,18 @@ def test_engine_runs_weights_file_and_imported_key(image: Path, tmp_path: Path) 
     assert code == 0, err
     with Image.open(tmp_path / "by-key.png") as result:
         assert result.size == (34, 26)
+
+
+def test_cli_fmen_import_replaces_the_preset_until_removed(tmp_path: Path) -> None:
+    """An imported FMEN-S file takes the preset's key; removing it brings the bundled one back."""
+    bundled = registry.find_weights("fmen-s", 2)
+    copy = tmp_path / "my fmen-s.safetensors"
+    copy.write_bytes(bundled.path.read_bytes())
+    code, out, err = _cli("--import-model", copy)
+    entry = registry.find_weights("fmen-s", 2)
+    assert code == 0 and err == "" and entry.source == "imported" and entry.is_fmen
+    assert out == f"imported FMEN-S ×2 (imported): run it with --model fmen-s --scale 2  ({entry.path})\n"
+    assert registry.imported_models() == []  # a preset's weights, not another model for the menus
+    code, out, err = _cli("--remove-model", "fmen-s", "--scale", "2")
+    assert code == 0 and out == f"removed FMEN-S ×2 (imported)  ({entry.path})\n"
+    assert registry.find_weights("fmen-s", 2) == bundled and not entry.path.exists()
