@@ -5,7 +5,13 @@ Two folders hold weights, each with a ``manifest.json`` that lists its files:
 * the *project* folder shipped with the app (``weights/`` in the repository, or inside the
   PyInstaller bundle): read-only, entries have source ``"bundled"``;
 * the *user* folder (``<user data dir>/weights``): files fetched with ``--fetch-official``
-  (source ``"official"``) or imported by the user (source ``"imported"``).
+  (source ``"official"``) or imported by the user (source ``"imported"``): FMEN-family
+  checkpoints and models of the other architectures spandrel knows (ESRGAN, SPAN, SwinIR…).
+
+Each entry is selected by its key ``(model, scale)``. FMEN files use the preset keys
+``fmen-s``/``fmen`` (an import replaces the bundled default of its key) or ``custom``; every
+other import gets a key of its own, a slug of its original file name (``4x-ultrasharp``), so
+several ×4 models can sit side by side and be picked by name (``--model 4x-ultrasharp``).
 
 This module must stay torch-free, directly and indirectly: the GUI calls it while the window
 is first painted, before torch (seconds to import) has loaded. The one function that needs to
@@ -16,6 +22,10 @@ Manifest format (both folders)::
     {"version": 1, "weights": [{"file": "fmen_s_x2.safetensors", "model": "fmen-s", "scale": 2,
       "sha256": "...", "params": 341066, "psnr": {"Set5": 37.1}, "training": {...}}]}
 
+Imports add ``"source"``, ``"original_name"`` and, for any architecture, ``"arch"`` (spandrel's
+name, e.g. ``"ESRGAN"``), ``"name"`` (the original stem, shown in menus) and ``"purpose"``
+(``"SR"`` or ``"Restoration"``); all three are optional when read, a missing arch meaning FMEN.
+
 Listing trusts the manifests (hashing every file at start-up would be slow); the hash is
 checked when a file is fetched or imported.
 """
@@ -25,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +45,7 @@ from typing import Any
 import platformdirs
 
 import fmen_gui
-from fmen_gui.engine.names import model_display_name
+from fmen_gui.engine.names import MODEL_NAMES, model_display_name
 from fmen_gui.errors import MissingWeightsError, WeightsError
 from fmen_gui.weights.files import atomic_write_bytes, copy_atomically, sha256_file
 
@@ -57,6 +68,10 @@ _SOURCE_RANK = {source: rank for rank, source in enumerate(SOURCES)}
 KINDS = ("clean", "photo")
 
 FETCH_HINT_KEY = ("fmen-s", 4)
+FMEN_ARCH = "FMEN"  # the architecture of the presets and of "custom" (spandrel's id for it)
+# Keys an import of another architecture never gets: the presets and the FMEN-family "custom".
+RESERVED_KEYS = frozenset(MODEL_NAMES)
+_SLUG_BAD = re.compile(r"[^a-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -64,23 +79,52 @@ class WeightsEntry:
     """One installed weights file, as described by its folder's manifest."""
 
     path: Path
-    model: str  # "fmen-s", "fmen" or "custom"
+    model: str  # "fmen-s", "fmen", "custom", or the slug key of an import of another architecture
     scale: int
     source: str  # "bundled", "official" or "imported"
     sha256: str
     params: int | None = None
     psnr: dict[str, float] = field(default_factory=dict, hash=False)  # a dict cannot be hashed
     kind: str = "clean"  # one of KINDS
+    arch: str = FMEN_ARCH  # spandrel's architecture name: "FMEN", "ESRGAN", "SPAN", "SwinIR"…
+    name: str = ""  # an import of another architecture: its original file's stem ("4x-UltraSharp")
+    purpose: str = "SR"  # "SR" or "Restoration" (a 1× model)
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.model, self.scale)
 
     @property
+    def is_fmen(self) -> bool:
+        """FMEN-family weights: the engine's exact tiles and fast paths apply."""
+        return self.arch == FMEN_ARCH
+
+    @property
+    def display_name(self) -> str:
+        """What a person calls it: the imported file's name, else ``FMEN-S``/``FMEN``."""
+        return self.name or model_display_name(self.model)
+
+    @property
     def label(self) -> str:
-        """Menu text such as ``FMEN-S ×4 (official)`` or ``FMEN-S ×4 photo (bundled)``."""
+        """Menu text: ``FMEN-S ×4 (official)``, ``FMEN-S ×4 photo (bundled)``, or for another
+        architecture ``4x-UltraSharp ×4 (ESRGAN, 16.7 M params, imported)``."""
         kind = "" if self.kind == "clean" else f" {self.kind}"
-        return f"{model_display_name(self.model)} ×{self.scale}{kind} ({self.source})"
+        if self.is_fmen:
+            return f"{self.display_name} ×{self.scale}{kind} ({self.source})"
+        details = [self.arch]
+        if self.params is not None:
+            details.append(f"{params_text(self.params)} params")
+        details.append(self.source)
+        return f"{self.display_name} ×{self.scale}{kind} ({', '.join(details)})"
+
+
+def params_text(count: int) -> str:
+    """``16697987`` → ``"16.7 M"``, ``25344`` → ``"25.3 k"``: parameter counts for people."""
+    if count >= 1_000_000:
+        return f"{count / 1e6:.1f} M"
+    if count >= 1_000:
+        return f"{count / 1e3:.1f} k"
+    return str(count)
 
 
 # --------------------------------------------------------------------------- folders
@@ -184,6 +228,15 @@ def _entry_from_record(folder: Path, record: Mapping[str, Any], default_source: 
     if kind not in KINDS:
         log.warning("ignoring entry of unknown kind in %s: %r", folder / MANIFEST_NAME, record)
         return None
+    arch = record.get("arch", FMEN_ARCH)
+    if not isinstance(arch, str) or not arch:
+        arch = FMEN_ARCH
+    if arch != FMEN_ARCH and model in RESERVED_KEYS:
+        # Only FMEN files may take a preset's key (and with it the preset's place as default).
+        log.warning("ignoring %s entry under a preset key in %s: %r", arch, folder / MANIFEST_NAME, record)
+        return None
+    display = record.get("name")
+    purpose = record.get("purpose")
     params = record.get("params")
     psnr_raw = record.get("psnr")
     psnr = (
@@ -200,6 +253,9 @@ def _entry_from_record(folder: Path, record: Mapping[str, Any], default_source: 
         params=params if type(params) is int else None,
         psnr=psnr,
         kind=kind,
+        arch=arch,
+        name=display if isinstance(display, str) else "",
+        purpose=purpose if isinstance(purpose, str) and purpose else "SR",
     )
 
 
@@ -234,7 +290,7 @@ def available(kind: str = "clean") -> dict[tuple[str, int], WeightsEntry]:
 
 def missing_message(model: str, scale: int) -> str:
     """One line saying what is missing and every way to get it."""
-    ways = ["pass --weights FILE", "import an FMEN-family checkpoint"]
+    ways = ["pass --weights FILE", "import a model file"]
     if (model, scale) == FETCH_HINT_KEY:
         ways.append("run `fmen-upscale --fetch-official`")
     how = f"{', '.join(ways[:-1])} or {ways[-1]}"
@@ -257,18 +313,53 @@ def find_weights(model: str, scale: int, kind: str = "clean") -> WeightsEntry:
 # --------------------------------------------------------------------------- import
 
 
-def import_weights(path: Path) -> WeightsEntry:
-    """Validate a checkpoint by loading it, then copy it into the user folder and register it.
+def imported_models() -> list[WeightsEntry]:
+    """The installed entries that are not the FMEN presets, for the model menus.
 
-    The file is stored as ``<model>_x<scale>_<sha8>.<ext>``, so importing the same file twice
-    is harmless and two different files never collide. An invalid file raises
-    :class:`WeightsError` and nothing is copied or recorded.
+    That is every import of another architecture plus FMEN-family files of another size
+    (``custom``); imports of FMEN-S/FMEN weights simply replace the preset of their key.
     """
-    from fmen_gui.weights.loading import load_weights  # torch: only when actually importing
+    return [e for e in installed_weights() if not e.is_fmen or e.model == "custom"]
+
+
+def model_slug(stem: str) -> str:
+    """A model key from a file's stem: lower-case ``[a-z0-9._-]``, e.g. ``"4x-ultrasharp"``.
+
+    It must survive a command line (``--model KEY``, so no leading ``-``) and a file name.
+    """
+    slug = _SLUG_BAD.sub("-", stem.lower()).strip("-._")
+    return re.sub(r"-{2,}", "-", slug) or "model"
+
+
+def _unique_key(stem: str, sha: str, taken: set[str]) -> str:
+    """``model_slug(stem)``, with ``-<sha6>`` added when another entry (or a preset) has it."""
+    slug = model_slug(stem)
+    if slug not in taken and slug not in RESERVED_KEYS:
+        return slug
+    for n in range(6, len(sha) + 1, 2):
+        candidate = f"{slug}-{sha[:n]}"
+        if candidate not in taken:
+            return candidate
+    raise WeightsError(f"cannot find a free model key for {stem!r}")  # only with 64-hex collisions
+
+
+def import_weights(path: Path) -> WeightsEntry:
+    """Validate a model file by loading it, then copy it into the user folder and register it.
+
+    Any architecture :func:`fmen_gui.weights.models.load_file` accepts is taken (FMEN, ESRGAN,
+    SPAN, SwinIR…: super-resolution or 1× restoration, RGB or one channel). The file is stored
+    as ``<key>_x<scale>_<sha8>.<ext>``: importing the same file twice returns the entry already
+    there, and two different files never collide. The copy and the manifest are each written
+    atomically (the manifest last), so an interrupted import leaves at most an unlisted file.
+    An invalid file raises :class:`WeightsError` and nothing is copied or recorded.
+    """
+    from fmen_gui.weights.models import load_file  # torch: only when actually importing
 
     path = Path(path)
-    model, desc = load_weights(path)
-    del model
+    loaded = load_file(path)
+    arch, scale, params, purpose = loaded.arch, loaded.scale, loaded.params, loaded.purpose
+    fmen_key = loaded.fmen.key if loaded.fmen is not None else None
+    del loaded
     try:
         sha = sha256_file(path)
     except OSError as exc:
@@ -277,8 +368,13 @@ def import_weights(path: Path) -> WeightsEntry:
     for existing in _entries_in(folder, "imported"):
         if existing.sha256 == sha:
             return existing
+    if fmen_key is not None:
+        key, name = fmen_key, ""
+    else:
+        key = _unique_key(path.stem, sha, {e.model for e in installed_weights()})
+        name = path.stem
     suffix = path.suffix.lower()
-    dest = folder / f"{desc.key}_x{desc.scale}_{sha[:8]}{suffix}"
+    dest = folder / f"{key}_x{scale}_{sha[:8]}{suffix}"
     try:
         copied_sha = copy_atomically(path, dest)
     except OSError as exc:
@@ -286,15 +382,18 @@ def import_weights(path: Path) -> WeightsEntry:
     if copied_sha != sha:
         dest.unlink(missing_ok=True)
         raise WeightsError("the file changed while it was being imported; try again")
-    record = {
+    record: dict[str, Any] = {
         "file": dest.name,
-        "model": desc.key,
-        "scale": desc.scale,
+        "model": key,
+        "scale": scale,
         "sha256": sha,
-        "params": desc.params,
+        "params": params,
         "psnr": {},
         "source": "imported",
         "original_name": path.name,
+        "arch": arch,
+        "name": name,
+        "purpose": purpose,
     }
     try:
         record_entry(folder, record)
@@ -302,5 +401,39 @@ def import_weights(path: Path) -> WeightsEntry:
         dest.unlink(missing_ok=True)
         raise
     return WeightsEntry(
-        path=dest, model=desc.key, scale=desc.scale, source="imported", sha256=sha, params=desc.params
+        path=dest,
+        model=key,
+        scale=scale,
+        source="imported",
+        sha256=sha,
+        params=params,
+        arch=arch,
+        name=name,
+        purpose=purpose,
     )
+
+
+def remove_weights(entry: WeightsEntry) -> None:
+    """Remove an imported or fetched entry: its manifest record first, then its file.
+
+    In that order so that a failure half-way leaves an unlisted file (harmless: nothing
+    lists it, and importing the same file again replaces it) rather than a record pointing at
+    nothing. Bundled
+    weights ship with the app and are refused with :class:`WeightsError`.
+    """
+    if entry.source == "bundled":
+        raise WeightsError(f"{entry.label} ships with the app and cannot be removed")
+    folder = user_weights_dir()
+    if entry.path.parent != folder:
+        raise WeightsError(f"{entry.path} is not in the user weights folder {folder}")
+    records = read_manifest(folder)
+    kept = [r for r in records if r.get("file") != entry.path.name]
+    if len(kept) == len(records):
+        raise WeightsError(f"{entry.label} is not installed (already removed?)")
+    write_manifest(folder, kept)
+    try:
+        entry.path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise WeightsError(
+            f"{entry.label} is no longer listed, but its file could not be deleted: {exc.strerror or exc}"
+        ) from None
