@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -108,22 +107,15 @@ def imported_by_key() -> dict[str, list[WeightsEntry]]:
     return found
 
 
-def params_text(params: int | None) -> str:
-    """``16697987`` -> ``"16.7 M"``; ``None`` (not recorded) -> ``""``."""
-    if params is None:
-        return ""
-    if params >= 1_000_000:
-        return f"{params / 1e6:.1f} M"
-    return f"{params / 1e3:.0f} k" if params >= 1000 else str(params)
-
-
 def model_menu_text(entries: list[WeightsEntry]) -> str:
     """The model menu's line for one imported model: ``4x-UltraSharp — ESRGAN ×4, 16.7 M``."""
+    from fmen_gui.weights.registry import params_text
+
     first = entries[0]
     scales = ", ".join(f"×{e.scale}" for e in sorted(entries, key=lambda e: e.scale))
-    params = {e.params for e in entries}
-    size = params_text(first.params) if len(params) == 1 else ""
-    return f"{first.display_name} — {first.arch} {scales}" + (f", {size}" if size else "")
+    same = len({e.params for e in entries}) == 1  # FMEN-family files of several sizes: no one count
+    size = f", {params_text(first.params)}" if same and first.params is not None else ""
+    return f"{first.display_name} — {first.arch} {scales}{size}"
 
 
 def missing_reason(model: str, scale: int) -> str:
