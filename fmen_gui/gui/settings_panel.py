@@ -481,7 +481,7 @@ class SettingsPanel(QScrollArea):
                 button.setToolTip(self._labels.get((model, s), f"×{s}"))
         self.model_combo.setEnabled(self._override is None)
         imported = self.is_imported(model)
-        self.kind_combo.setEnabled(not imported and self._override is None)
+        self.kind_combo.setEnabled(not imported)
         self.kind_combo.setToolTip(KIND_IMPORTED_TIP if imported else KIND_TIP)
         self.remove_button.setEnabled(imported and self._override is None)
         self.remove_button.setToolTip(REMOVE_TIP if imported else REMOVE_PRESET_TIP)
