@@ -76,7 +76,230 @@ def _dihedral_inverse(a: np.ndarray, turns: int, flip: bool) -> np.ndarray:
     return np.rot90(a[:, ::-1] if flip else a, -turns)
 
 
-class Upscaler:
+def next_tile(size: int, height: int, width: int) -> int | None:
+    """The out-of-memory policy: the tile to try after ``size`` ran out of memory.
+
+    Half of it (the whole image counts as its longer side), never under :data:`MIN_TILE`;
+    None once :data:`MIN_TILE` itself failed. Tiles lie on a grid aligned at the origin
+    (:func:`plan_tiles`), so halving splits every finished tile into whole smaller ones and
+    the work already done is kept. :meth:`Engine.plan` walks the same sequence ahead of time.
+    """
+    current = size if size > 0 else max(height, width)
+    if current <= MIN_TILE:
+        return None
+    return max(MIN_TILE, current // 2)
+
+
+class TiledUpscaler:
+    """What every network on a device shares: tile choice, out-of-memory recovery, ensemble.
+
+    Subclasses say how one grid of tiles runs (:meth:`_run_grid`) and what it costs
+    (:meth:`bytes_per_pixel`, :meth:`host_bytes`): :class:`Upscaler` for FMEN (exact tiles),
+    :class:`fmen_gui.engine.blend.BlendUpscaler` for any other image-to-image model
+    (overlapping tiles blended). :meth:`upscale_rgb` is the one entry point for both.
+    """
+
+    scale: int
+    device: torch.device
+    dtype: torch.dtype
+    overlap: int  # low-resolution context cut around every tile
+    kernels_label: str  # how the network runs, for Engine.kernels ("oneDNN fused", …)
+    # (whole image, per tile) bytes of activations a CPU pass may take when the tile is "auto".
+    cpu_budgets: tuple[int, int] = (CPU_WHOLE_BUDGET, CPU_TILE_BUDGET)
+    # One-line remarks about the last upscale_rgb (e.g. tiles forced on a model that avoids them).
+    notes: tuple[str, ...] = ()
+
+    # -- sizing (per subclass) -----------------------------------------------------------------
+    def bytes_per_pixel(self) -> int:
+        """Peak activation bytes per low-resolution pixel of one forward pass."""
+        raise NotImplementedError
+
+    def mmap_cap(self) -> int | None:
+        """Most pixels per CPU pass that keep every feature map under glibc's mmap threshold."""
+        return None
+
+    def host_bytes(self, height: int, width: int, tile: int) -> int:
+        """Main-memory bytes one pass of a ``tile`` grid takes (``tile <= 0``: the whole image)."""
+        raise NotImplementedError
+
+    def auto_tile(self, height: int, width: int) -> int:
+        """Largest tile that fits the memory budget (0 = the whole image fits).
+
+        On the CPU a tile may also be kept small enough that every feature map stays under
+        glibc's mmap threshold (:meth:`mmap_cap`), so the allocator reuses buffers instead of
+        faulting in fresh pages for each layer (see :mod:`fmen_gui.engine.memory`).
+        """
+        whole_budget, tile_budget = self.cpu_budgets
+        if self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            pixels = int(free * 0.6) // self.bytes_per_pixel()
+        else:
+            cap = self.mmap_cap()
+            limit = cap if cap is not None else 1 << 62
+            # One pass over the whole image may use a little more than a tile of a long job:
+            # nothing else is alive and the heap does not fragment.
+            if height * width <= min(whole_budget // self.bytes_per_pixel(), limit):
+                return 0
+            pixels = min(tile_budget // self.bytes_per_pixel(), limit)
+        if height * width <= pixels:
+            return 0
+        # Several tiles in a row fragment the heap, most of all while the convolution library
+        # builds its kernels during the first tile; measured, half the one-pass budget per
+        # tile keeps the whole job within it.
+        side = math.isqrt(int(pixels * TILE_HEADROOM)) - 2 * self.overlap
+        return max(MIN_TILE, side // 16 * 16)
+
+    def resolve_tile(self, tile: int | str, height: int, width: int) -> int:
+        """The tile a request means for this image: ``"auto"`` sized, at least :data:`MIN_TILE`."""
+        size = self.auto_tile(height, width) if tile == "auto" else int(tile)
+        if size < 0:
+            raise EngineError("tile size must be 0 (whole image), a positive number or auto")
+        if 0 < size < MIN_TILE:
+            size = MIN_TILE
+        return size
+
+    def next_tile(self, size: int, height: int, width: int) -> int | None:
+        """The tile to try after ``size`` ran out of memory (None: give up); see :func:`next_tile`."""
+        return next_tile(size, height, width)
+
+    def tile_notes(self, size: int) -> tuple[str, ...]:
+        """Remarks a job run with ``size`` tiles deserves (none for a model that tiles exactly)."""
+        return ()
+
+    def out_of_memory(self) -> EngineError:
+        """The one-line error once no smaller tile is left to try."""
+        return EngineError(
+            f"out of memory on {devices.device_label(self.device)} even with {MIN_TILE}-pixel tiles"
+        )
+
+    # -- running --------------------------------------------------------------------------------
+    def upscale_rgb(
+        self,
+        rgb: np.ndarray,
+        *,
+        tile: int | str = "auto",
+        grayscale: bool = False,
+        ensemble: bool = False,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_tile: TileFn | None = None,
+    ) -> np.ndarray:
+        """Upscale an H×W×3 uint8/uint16 array into a new (sH)×(sW)×3 array of the same dtype.
+
+        ``ensemble``: the geometric self-ensemble (see :meth:`_ensemble`), eight passes.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
+            raise ImageError(f"expected H×W×3 uint8/uint16 pixels, got {rgb.shape} {rgb.dtype}")
+        self.notes = ()
+        h, w = rgb.shape[:2]
+        s = self.scale
+        size = self.resolve_tile(tile, h, w)
+        try:
+            out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
+        except MemoryError:  # a result larger than RAM + swap: no tile size can help
+            raise EngineError(f"not enough memory for the {w * s}×{h * s} result") from None
+        if ensemble:
+            return self._ensemble(rgb, out, size, grayscale, progress, cancel, on_tile)
+        self._run_tiles(rgb, out, size, grayscale, progress, cancel, on_tile)
+        return out
+
+    def _run_tiles(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> None:
+        """Fill ``out`` tile by tile, shrinking the tile on out-of-memory; finished tiles stay."""
+        h, w = rgb.shape[:2]
+        finished: list[Tile] = []
+        while True:
+            try:
+                self._run_grid(rgb, out, size, finished, grayscale, progress, cancel, on_tile)
+                return
+            except Cancelled:
+                raise
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                smaller = self.next_tile(size, h, w)
+                if smaller is None:
+                    raise self.out_of_memory() from None
+                size = smaller
+
+    def _ensemble(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> np.ndarray:
+        """Geometric self-ensemble: the mean of the eight flipped/rotated passes, then rounded.
+
+        Each pass runs the whole transformed image through the ordinary tiled path (its own
+        tile plan, so the Winograd blocks stay aligned), keeps the unrounded 0–255 output in
+        float32 and is turned back before it is added; the passes are added in a fixed order.
+        A pass is therefore bit-identical tiled or untiled, and so is the mean.
+        """
+        try:
+            total = np.zeros(out.shape, np.float32)
+        except MemoryError:
+            raise EngineError(
+                f"not enough memory for the self-ensemble of a {out.shape[1]}×{out.shape[0]} result"
+            ) from None
+        passes = len(DIHEDRAL)
+
+        def pass_progress(k: int) -> ProgressFn | None:
+            if progress is None:
+                return None
+            return lambda done, count: progress(k * count + done, passes * count)
+
+        for k, (turns, flip) in enumerate(DIHEDRAL):
+            src = np.ascontiguousarray(_dihedral(rgb, turns, flip))
+            part = np.empty((src.shape[0] * self.scale, src.shape[1] * self.scale, 3), np.float32)
+            self._run_tiles(src, part, size, False, pass_progress(k), cancel, None)
+            total += _dihedral_inverse(part, turns, flip)
+            del part
+        total *= 1.0 / passes
+        mean = torch.from_numpy(total).permute(2, 0, 1)
+        if out.dtype == np.uint16:
+            mean = mean * 257.0
+        if grayscale:
+            mean = mean.mean(dim=0, keepdim=True).expand(3, -1, -1)
+        top = 65535.0 if out.dtype == np.uint16 else 255.0
+        out[...] = mean.clamp(0.0, top).round().permute(1, 2, 0).numpy().astype(out.dtype)
+        if on_tile:
+            on_tile(out, (0, out.shape[0], 0, out.shape[1]))
+        return out
+
+    def _run_grid(
+        self,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        size: int,
+        finished: list[Tile],
+        grayscale: bool,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_tile: TileFn | None,
+    ) -> None:
+        """Run the tiles of a ``size`` grid not within ``finished`` into ``out``, adding each to it.
+
+        ``out`` is uint8/uint16 (rounded results) or float32 (one ensemble pass: unrounded,
+        in the 0–255 range).
+        """
+        raise NotImplementedError
+
+
+class Upscaler(TiledUpscaler):
     """A deploy-form network on a device, with the tiled forward pass.
 
     Separate from :class:`Engine` (which finds weights and reads files) so tests and
@@ -100,6 +323,7 @@ class Upscaler:
         self.model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
         # The network is stock layers; the backend runs it fast (and, on the CPU, exactly).
         self.backend = select_backend(self.model, device, dtype)
+        self.kernels_label = self.backend.label
 
     # -- sizing -------------------------------------------------------------------------------
     def bytes_per_pixel(self) -> int:
@@ -112,33 +336,12 @@ class Upscaler:
         item = torch.finfo(self.dtype).bits // 8
         return (4 * cfg.channels + 2 * cfg.in_channels * cfg.scale**2) * item
 
-    def auto_tile(self, height: int, width: int) -> int:
-        """Largest tile that fits the memory budget (0 = the whole image fits).
-
-        On the CPU a tile is also kept small enough that every feature map stays under
-        glibc's mmap threshold, so the allocator reuses buffers instead of faulting in fresh
-        pages for each layer (see :mod:`fmen_gui.engine.memory`).
-        """
+    def mmap_cap(self) -> int:
+        """Pixels per pass that keep the widest feature map under glibc's mmap threshold."""
         cfg = self.descriptor.config
-        if self.device.type == "cuda":
-            free, _total = torch.cuda.mem_get_info(self.device)
-            pixels = int(free * 0.6) // self.bytes_per_pixel()
-        else:
-            item = torch.finfo(self.dtype).bits // 8
-            widest = max(cfg.channels, cfg.in_channels * cfg.scale**2) * item
-            mmap_cap = MMAP_THRESHOLD_MAX // widest
-            # One pass over the whole image may use a little more than a tile of a long job:
-            # nothing else is alive and the heap does not fragment.
-            if height * width <= min(CPU_WHOLE_BUDGET // self.bytes_per_pixel(), mmap_cap):
-                return 0
-            pixels = min(CPU_TILE_BUDGET // self.bytes_per_pixel(), mmap_cap)
-        if height * width <= pixels:
-            return 0
-        # Several tiles in a row fragment the heap, most of all while the convolution library
-        # builds its kernels during the first tile; measured, half the one-pass budget per
-        # tile keeps the whole job within it.
-        side = math.isqrt(int(pixels * TILE_HEADROOM)) - 2 * self.overlap
-        return max(MIN_TILE, side // 16 * 16)
+        item = torch.finfo(self.dtype).bits // 8
+        widest = max(cfg.channels, cfg.in_channels * cfg.scale**2) * item
+        return MMAP_THRESHOLD_MAX // widest
 
     def host_bytes(self, height: int, width: int, tile: int) -> int:
         """Main-memory bytes one pass of a ``tile`` grid takes (``tile <= 0``: the whole image).
@@ -211,119 +414,6 @@ class Upscaler:
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
-    def upscale_rgb(
-        self,
-        rgb: np.ndarray,
-        *,
-        tile: int | str = "auto",
-        grayscale: bool = False,
-        ensemble: bool = False,
-        progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None,
-        on_tile: TileFn | None = None,
-    ) -> np.ndarray:
-        """Upscale an H×W×3 uint8/uint16 array into a new (sH)×(sW)×3 array of the same dtype.
-
-        ``ensemble``: the geometric self-ensemble (see :meth:`_ensemble`), eight passes.
-        """
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
-            raise ImageError(f"expected H×W×3 uint8/uint16 pixels, got {rgb.shape} {rgb.dtype}")
-        h, w = rgb.shape[:2]
-        s = self.scale
-        size = self.auto_tile(h, w) if tile == "auto" else int(tile)
-        if size < 0:
-            raise EngineError("tile size must be 0 (whole image), a positive number or auto")
-        if 0 < size < MIN_TILE:
-            size = MIN_TILE
-        try:
-            out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
-        except MemoryError:  # a result larger than RAM + swap: no tile size can help
-            raise EngineError(f"not enough memory for the {w * s}×{h * s} result") from None
-        if ensemble:
-            return self._ensemble(rgb, out, size, grayscale, progress, cancel, on_tile)
-        self._run_tiles(rgb, out, size, grayscale, progress, cancel, on_tile)
-        return out
-
-    def _run_tiles(
-        self,
-        rgb: np.ndarray,
-        out: np.ndarray,
-        size: int,
-        grayscale: bool,
-        progress: ProgressFn | None,
-        cancel: threading.Event | None,
-        on_tile: TileFn | None,
-    ) -> None:
-        """Fill ``out`` tile by tile, halving the tile on out-of-memory; finished tiles stay."""
-        h, w = rgb.shape[:2]
-        finished: list[Tile] = []
-        while True:
-            try:
-                self._run_grid(rgb, out, size, finished, grayscale, progress, cancel, on_tile)
-                return
-            except Cancelled:
-                raise
-            except Exception as exc:
-                if not _is_oom(exc):
-                    raise
-                current = size if size > 0 else max(h, w)
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if current <= MIN_TILE:
-                    raise EngineError(
-                        f"out of memory on {devices.device_label(self.device)} even with "
-                        f"{MIN_TILE}-pixel tiles"
-                    ) from None
-                size = max(MIN_TILE, current // 2)
-
-    def _ensemble(
-        self,
-        rgb: np.ndarray,
-        out: np.ndarray,
-        size: int,
-        grayscale: bool,
-        progress: ProgressFn | None,
-        cancel: threading.Event | None,
-        on_tile: TileFn | None,
-    ) -> np.ndarray:
-        """Geometric self-ensemble: the mean of the eight flipped/rotated passes, then rounded.
-
-        Each pass runs the whole transformed image through the ordinary tiled path (its own
-        tile plan, so the Winograd blocks stay aligned), keeps the unrounded 0–255 output in
-        float32 and is turned back before it is added; the passes are added in a fixed order.
-        A pass is therefore bit-identical tiled or untiled, and so is the mean.
-        """
-        try:
-            total = np.zeros(out.shape, np.float32)
-        except MemoryError:
-            raise EngineError(
-                f"not enough memory for the self-ensemble of a {out.shape[1]}×{out.shape[0]} result"
-            ) from None
-        passes = len(DIHEDRAL)
-
-        def pass_progress(k: int) -> ProgressFn | None:
-            if progress is None:
-                return None
-            return lambda done, count: progress(k * count + done, passes * count)
-
-        for k, (turns, flip) in enumerate(DIHEDRAL):
-            src = np.ascontiguousarray(_dihedral(rgb, turns, flip))
-            part = np.empty((src.shape[0] * self.scale, src.shape[1] * self.scale, 3), np.float32)
-            self._run_tiles(src, part, size, False, pass_progress(k), cancel, None)
-            total += _dihedral_inverse(part, turns, flip)
-            del part
-        total *= 1.0 / passes
-        mean = torch.from_numpy(total).permute(2, 0, 1)
-        if out.dtype == np.uint16:
-            mean = mean * 257.0
-        if grayscale:
-            mean = mean.mean(dim=0, keepdim=True).expand(3, -1, -1)
-        top = 65535.0 if out.dtype == np.uint16 else 255.0
-        out[...] = mean.clamp(0.0, top).round().permute(1, 2, 0).numpy().astype(out.dtype)
-        if on_tile:
-            on_tile(out, (0, out.shape[0], 0, out.shape[1]))
-        return out
-
     def _run_grid(
         self,
         rgb: np.ndarray,
@@ -361,33 +451,62 @@ class Upscaler:
 class Engine:
     """Weights found, network loaded and placed: the unit the CLI and the GUI worker keep alive."""
 
-    def __init__(self, settings: EngineSettings) -> None:
-        from fmen_gui.weights.loading import load_weights
+    def __init__(self, settings: EngineSettings, *, display_name: str | None = None) -> None:
+        """Find and load the network ``settings`` name, through the one loader path.
+
+        FMEN-family files run on :class:`Upscaler` (exact tiles, fast kernels); any other
+        image-to-image model spandrel recognises runs on
+        :class:`~fmen_gui.engine.blend.BlendUpscaler` (overlapping tiles, blended).
+        ``display_name`` names a non-FMEN model in labels (e.g. the file it was imported from);
+        without it, the registry entry's name, else the architecture, is used.
+        """
+        from fmen_gui.weights.models import load_file
         from fmen_gui.weights.registry import find_weights
 
         self.settings = settings
-        path = (
-            settings.weights
-            if settings.weights is not None
-            else find_weights(settings.model, settings.scale, settings.kind).path
-        )
-        model, descriptor = load_weights(Path(path))
+        entry = None
+        if settings.weights is not None:
+            path = Path(settings.weights)
+        else:
+            entry = find_weights(settings.model, settings.scale, settings.kind)
+            path = Path(entry.path)
+        loaded = load_file(path)
         device = devices.resolve_device(settings.device)
         dtype = devices.resolve_dtype(settings.precision, device)
+        self.loaded = loaded
+        self.notes: tuple[str, ...] = ()  # remarks about how the network runs, added to every result
+        up: TiledUpscaler
         try:
-            self.upscaler = Upscaler(model, descriptor, device, dtype)
+            if loaded.fmen is not None:
+                up = Upscaler(loaded.module, loaded.fmen, device, dtype)  # type: ignore[arg-type]
+            else:
+                from fmen_gui.engine.blend import BlendUpscaler, model_key_for, supported_dtype
+
+                dtype, note = supported_dtype(loaded, dtype, settings.precision)
+                self.notes = (note,) if note else ()
+                up = BlendUpscaler(loaded, device, dtype)
         except RuntimeError as exc:
             raise EngineError(f"cannot place the network on {device}: {str(exc).splitlines()[0]}") from None
-        self.descriptor = descriptor
-        self.weights_path = Path(path)
-        self.kind = "clean" if settings.weights is not None else settings.kind
-        # "FMEN-S ×4 photo": results of the two networks are told apart in the compare view.
-        self.label = descriptor.label + ("" if self.kind == "clean" else f" {self.kind}")
-        self.scale = descriptor.scale
-        self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
+        self.upscaler = up
+        self.weights_path = path
+        self.scale = loaded.scale
         self.device_label = devices.device_label(device)
         self.precision = devices.precision_name(dtype)
-        self.kernels = self.upscaler.backend.label
+        self.kernels = up.kernels_label
+        if loaded.fmen is not None:
+            descriptor = loaded.fmen
+            self.descriptor: ModelDescriptor | None = descriptor
+            self.kind = "clean" if settings.weights is not None else settings.kind
+            # "FMEN-S ×4 photo": results of the two networks are told apart in the compare view.
+            self.label = descriptor.label + ("" if self.kind == "clean" else f" {self.kind}")
+            self.model_key = descriptor.key if descriptor.key != "custom" else settings.model
+        else:
+            self.descriptor = None
+            self.kind = "clean"
+            name = display_name or (getattr(entry, "name", "") if entry is not None else "") or loaded.name
+            self.label = f"{name} ×{loaded.scale}"
+            # An imported model's own key names its outputs; a file given directly, its stem.
+            self.model_key = settings.model if entry is not None else model_key_for(path)
 
     def plan(
         self,
@@ -420,16 +539,11 @@ class Engine:
         if pillow_format is not None:
             check_output_size(out_w, out_h, pillow_format, data.bit_depth, alpha)
         requested = self.settings.tile if tile is None else tile
-        size = up.auto_tile(h, w) if requested == "auto" else int(requested)
-        if size < 0:
-            raise EngineError("tile size must be 0 (whole image), a positive number or auto")
-        if 0 < size < MIN_TILE:
-            size = MIN_TILE
+        size = up.resolve_tile(requested, h, w)
         sizes = [size]
-        current = size if size > 0 else max(h, w)
-        while current > MIN_TILE:  # the halving of upscale_rgb's out-of-memory recovery
-            current = max(MIN_TILE, current // 2)
-            sizes.append(current)
+        # the sequence upscale_rgb's out-of-memory recovery would try
+        while (smaller := up.next_tile(sizes[-1], h, w)) is not None:
+            sizes.append(smaller)
         pixels = out_w * out_h
         fixed = pixels * 3 * data.rgb.itemsize + JOB_OVERHEAD
         if (
@@ -455,7 +569,7 @@ class Engine:
             return fixed + up.host_bytes(h, w, t) + encode
 
         if free is None:
-            return JobPlan(size, True, need(size, True), None)
+            return JobPlan(size, True, need(size, True), None, up.tile_notes(size))
         for optimize in (True, False) if jpeg else (True,):
             for t in sizes:
                 needed = need(t, optimize)
@@ -471,8 +585,8 @@ class Engine:
                     notes.append(
                         f"JPEG written without optimize: it needs more than the {memory.gib(free)} available"
                     )
-                return JobPlan(t, optimize, needed, free, tuple(notes))
-        needed = need(MIN_TILE, False)
+                return JobPlan(t, optimize, needed, free, tuple(notes) + up.tile_notes(t))
+        needed = need(sizes[-1], False)
         raise EngineError(
             f"not enough memory for the {out_w}×{out_h} result: it needs about {memory.gib(needed)}, "
             f"{memory.gib(free)} available"
@@ -509,7 +623,9 @@ class Engine:
             alpha = None if data.alpha is None else resize_alpha(data.alpha, self.scale)
         except MemoryError:
             raise EngineError("not enough memory to upscale the alpha channel") from None
-        return replace(data, rgb=rgb, alpha=alpha, notes=data.notes + plan.notes)
+        notes = data.notes + self.notes + plan.notes
+        notes += tuple(n for n in self.upscaler.notes if n not in notes)
+        return replace(data, rgb=rgb, alpha=alpha, notes=notes)
 
     def run(
         self,
