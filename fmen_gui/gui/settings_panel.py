@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "fmen-s"  # where the choice falls back when a remembered model was removed
 KIND_TIP = (
     "Which network for which picture. Clean: trained on clean images, sharpest on PNGs, "
     "scans and renders. Photo: trained on JPEG compression, noise and blur, for phone "
@@ -465,7 +464,9 @@ class SettingsPanel(QScrollArea):
     def _select_model_index(self, model: str) -> None:
         """Show ``model`` in the menu; one that is not (or no longer) installed: FMEN-S."""
         index = self.model_combo.findData(model)
-        self.model_combo.setCurrentIndex(index if index >= 0 else self.model_combo.findData(DEFAULT_MODEL))
+        self.model_combo.setCurrentIndex(
+            index if index >= 0 else self.model_combo.findData(AppSettings.model)
+        )
 
     def _update_dependent(self) -> None:
         model = str(self.model_combo.currentData())
