@@ -62,7 +62,11 @@ def build_actions(w: MainWindow) -> None:
     w.copy_action = _action(
         w, "&Copy Result", w.copy_result, ["Ctrl+Shift+C"], "Copy the shown result to the clipboard"
     )
-    w.import_action = _action(w, "&Import Weights…", w.tasks.import_weights)
+    w.import_action = _action(
+        w, "&Import Model…", w.tasks.import_weights, tip="Add a model file (FMEN, ESRGAN, SPAN, SwinIR…)"
+    )
+    w.remove_model_action = _action(w, "&Remove Model…", w.tasks.remove_model)
+    _follow_remove_button(w)
     w.download_action = _action(w, "&Download Official FMEN-S ×4", w.tasks.download_official)
     w.clear_action = _action(w, "Remove &Finished", w.clear_finished)
     w.quit_action = _action(w, "&Quit", w.close, ["Ctrl+Q"])
@@ -116,6 +120,7 @@ def build_actions(w: MainWindow) -> None:
     m.addAction(w.open_folder_action)
     m.addSeparator()
     m.addAction(w.import_action)
+    m.addAction(w.remove_model_action)
     m.addAction(w.download_action)
     m.addSeparator()
     m.addAction(w.quit_action)
@@ -184,6 +189,19 @@ def build_actions(w: MainWindow) -> None:
     w.view.set_mode(w.settings.view_mode)
     w.smooth_action.setChecked(w.settings.smooth)
     w.view.set_smooth(w.settings.smooth)
+
+
+def _follow_remove_button(w: MainWindow) -> None:
+    """Remove Model… applies when the panel's Remove button does, and says why it does not."""
+    button, action = w.panel.remove_button, w.remove_model_action
+
+    def follow() -> None:
+        action.setEnabled(button.isEnabled())
+        action.setToolTip(button.toolTip())
+        action.setStatusTip(button.toolTip())
+
+    w.panel.changed.connect(follow)
+    follow()
 
 
 def set_icons(w: MainWindow, theme: str) -> None:

@@ -5,8 +5,10 @@ Design choices, and why:
 * One widget paints both modes from one view state (zoom + offset in *canvas* pixels), so the
   two sides can never drift apart: side-by-side panes share the state by construction.
 * The canvas is the size of the largest source (normally the result). Smaller sources (the
-  original, or a ×2 result next to a ×4 one) are stretched onto it, so both sides always show
-  the same region of the picture.
+  original, or a ×2 result next to a ×4 one, e.g. FMEN-S ×2 against an imported ×4 model) are
+  stretched onto it, so both sides always show the same region of the picture at the same
+  size, as a person compares them on screen; a smaller result's label says it is enlarged.
+  (Reducing the larger one instead would throw away the very detail being compared.)
 * Only the visible part of each image is drawn (``drawImage`` with a source rectangle), so a
   4K result pans and zooms without a full-size rescale per frame.
 * The divider position is a fraction of the widget width, not an image coordinate: it stays
@@ -132,6 +134,13 @@ class CompareView(QWidget):
 
     def sources(self) -> tuple[Source | None, Source | None]:
         return self._left, self._right
+
+    def shown_label(self, src: Source) -> str:
+        """The label painted for ``src``: a result smaller than the canvas says it is enlarged."""
+        width, canvas = src.logical_size().width(), self.canvas_size().width()
+        if src.is_original or not 0 < width < canvas:
+            return src.label
+        return f"{src.label} (shown enlarged {canvas / width:.3g}×)"
 
     def clear(self) -> None:
         self._left = self._right = self._original = None
@@ -456,7 +465,7 @@ class CompareView(QWidget):
     ) -> None:
         if src is None:
             return
-        text = src.label
+        text = self.shown_label(src)
         if running and self._partial is not None and not self._flash:
             text = f"{text} (running…)"
         font = QFont(self.font())

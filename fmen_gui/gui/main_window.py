@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
     open_folder_action: QAction
     copy_action: QAction
     import_action: QAction
+    remove_model_action: QAction
     download_action: QAction
     clear_action: QAction
     quit_action: QAction

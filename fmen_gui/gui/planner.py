@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmen_gui.engine.kinds import KindChoice, choose_kind
-from fmen_gui.engine.names import format_key
+from fmen_gui.engine.names import format_key, model_display_name
 from fmen_gui.gui.jobs import JobSpec, next_job_id
 from fmen_gui.gui.queue import QueueItem
 from fmen_gui.gui.settings import AppSettings, background_rgb
@@ -69,14 +69,18 @@ class JobPlanner:
     def _kind_choice(self, item: QueueItem) -> KindChoice:
         """Clean or photo network for ``item`` (per item under Auto); see ``engine/kinds.py``."""
         s = self.settings
-        return choose_kind(s.kind, item.jpeg_quality, self.panel.photo_available(s.model, s.scale))
+        # Photo/Clean is a choice between the FMEN presets' two networks; an imported model is one.
+        kind = "clean" if self.panel.is_imported(s.model) else s.kind
+        return choose_kind(kind, item.jpeg_quality, self.panel.photo_available(s.model, s.scale))
 
     def job_label(self) -> str:
         """The label of a job started now with the current settings (before the engine says)."""
         if self.panel.weights_override is not None:
             return self._engine_labels.get(str(self.panel.weights_override), self.panel.weights_override.name)
         s = self.settings
-        return f"{'FMEN-S' if s.model == 'fmen-s' else 'FMEN'} ×{s.scale}"
+        entry = self.panel.imported_entry()
+        name = entry.display_name if entry is not None else model_display_name(s.model)
+        return f"{name} ×{s.scale}"
 
     def remember_label(self, label: str) -> None:
         """The engine's label for the loaded network: a weights file's job is named by it next time."""

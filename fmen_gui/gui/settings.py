@@ -9,6 +9,7 @@ depend on) the developer's real settings.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ ORGANISATION = "FMEN"
 APPLICATION = "FMEN Upscaler"
 
 MODELS: dict[str, str] = {"fmen": "FMEN — quality", "fmen-s": "FMEN-S — speed"}
+IMPORTED_SCALES = range(1, 17)  # an imported model's own scale (1: restoration, up to ×16)
 PRECISIONS: dict[str, str] = {"auto": "Auto", "fp32": "FP32", "fp16": "FP16", "bf16": "BF16"}
 # Output format key (file extension) -> label shown to the user.
 FORMATS: dict[str, str] = {key: {"WEBP": "WebP"}.get(name, name) for key, name in OUTPUT_FORMATS.items()}
@@ -58,17 +60,20 @@ class AppSettings:
     window_state: bytes = field(default=b"", repr=False)
     splitter: bytes = field(default=b"", repr=False)
 
-    def normalised(self) -> AppSettings:
+    def normalised(self, imported: Collection[str] = ()) -> AppSettings:
         """Return a copy with every out-of-range value replaced by its default.
 
         Settings files outlive versions and can be edited by hand; a bad value must never stop
-        the app from starting.
+        the app from starting. ``imported``: the keys of the imported models installed now; a
+        remembered model that has been removed since falls back to FMEN-S.
         """
         d = AppSettings()
+        model = self.model if self.model in MODELS or self.model in imported else d.model
+        scales = SCALES if model in MODELS else IMPORTED_SCALES  # an imported model has its own
         return dataclasses.replace(
             self,
-            model=self.model if self.model in MODELS else d.model,
-            scale=self.scale if self.scale in SCALES else d.scale,
+            model=model,
+            scale=self.scale if self.scale in scales else d.scale,
             precision=self.precision if self.precision in PRECISIONS else d.precision,
             tile=self.tile if 0 <= self.tile <= 8192 else d.tile,
             kind=self.kind if self.kind in KIND_SETTINGS else d.kind,
@@ -79,6 +84,17 @@ class AppSettings:
             theme=self.theme if self.theme in THEMES else d.theme,
             view_mode=self.view_mode if self.view_mode in VIEW_MODES else d.view_mode,
         )
+
+
+def imported_model_keys() -> set[str]:
+    """The keys of the imported models installed now (manifests only: no torch, cheap)."""
+    from fmen_gui.errors import FmenError
+    from fmen_gui.weights import registry
+
+    try:
+        return {entry.model for entry in registry.imported_models()}
+    except FmenError:  # an unreadable manifest: the settings panel says so
+        return set()
 
 
 def background_rgb(key: str) -> tuple[int, int, int]:
@@ -130,7 +146,7 @@ class SettingsStore:
         for f in dataclasses.fields(AppSettings):
             default = getattr(defaults, f.name)
             values[f.name] = _coerce(self.qsettings.value(f.name), default)
-        return AppSettings(**values).normalised()
+        return AppSettings(**values).normalised(imported_model_keys())
 
     def save(self, settings: AppSettings) -> None:
         """Write every field and flush, so a crash right after still keeps the choice."""

@@ -3,6 +3,11 @@
 It edits an :class:`AppSettings` value and says so with ``changed``; the window persists it.
 Scale buttons for which no weights are installed are disabled with the reason in their
 tooltip, so a user learns *why* before pressing Upscale instead of from a failed job.
+
+Imported models (any architecture the loader knows: ESRGAN, SPAN, SwinIR…) are listed in the
+model menu after the FMEN presets, from the registry's manifests (no torch). Such a model is
+one network of one scale, so choosing it fixes the scale and the Photo/Clean choice does not
+apply; both controls say why they are disabled.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -47,7 +53,19 @@ from fmen_gui.gui.settings import (
     AppSettings,
 )
 
+if TYPE_CHECKING:
+    from fmen_gui.weights.registry import WeightsEntry
+
 log = logging.getLogger(__name__)
+
+KIND_TIP = (
+    "Which network for which picture. Clean: trained on clean images, sharpest on PNGs, "
+    "scans and renders. Photo: trained on JPEG compression, noise and blur, for phone "
+    "and web pictures. Auto picks per image from its JPEG quality (shown on each queue item)."
+)
+KIND_IMPORTED_TIP = "Photo/Clean applies to the FMEN presets: an imported model is one network"
+REMOVE_TIP = "Delete the chosen imported model from this app's data folder"
+REMOVE_PRESET_TIP = "Only imported models can be removed: FMEN and FMEN-S come with the app"
 
 DeviceList = list[tuple[str, str, list[str]]]
 
@@ -78,10 +96,31 @@ def photo_keys() -> set[tuple[str, int]]:
         return set()
 
 
+def imported_by_key() -> dict[str, list[WeightsEntry]]:
+    """The imported models by model key, in manifest order (manifests only, no torch)."""
+    from fmen_gui.weights import registry
+
+    found: dict[str, list[WeightsEntry]] = {}
+    for entry in registry.imported_models():
+        found.setdefault(entry.model, []).append(entry)
+    return found
+
+
+def model_menu_text(entries: list[WeightsEntry]) -> str:
+    """The model menu's line for one imported model: ``4x-UltraSharp — ESRGAN ×4, 16.7 M``."""
+    from fmen_gui.weights.registry import params_text
+
+    first = entries[0]
+    scales = ", ".join(f"×{e.scale}" for e in sorted(entries, key=lambda e: e.scale))
+    same = len({e.params for e in entries}) == 1  # FMEN-family files of several sizes: no one count
+    size = f", {params_text(first.params)}" if same and first.params is not None else ""
+    return f"{first.display_name} — {first.arch} {scales}{size}"
+
+
 def missing_reason(model: str, scale: int) -> str:
     """Why a model/scale cannot be chosen, and what in this window fixes it."""
     name = model_display_name(model)
-    text = f"No {name} ×{scale} weights installed: use Import weights…"
+    text = f"No {name} ×{scale} weights installed: use Import model…"
     if (model, scale) == ("fmen-s", 4):
         text += " or Download official FMEN-S ×4"
     return text
@@ -92,6 +131,7 @@ class SettingsPanel(QScrollArea):
 
     changed = Signal()
     import_requested = Signal()
+    remove_requested = Signal()  # remove the chosen imported model (the window confirms first)
     download_requested = Signal()
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
@@ -101,6 +141,7 @@ class SettingsPanel(QScrollArea):
         self._labels: dict[tuple[str, int], str] = {}
         self._missing: dict[tuple[str, int], str] = {}
         self._photo: set[tuple[str, int]] = set()
+        self._imported: dict[str, list[WeightsEntry]] = {}  # imported models by key
         self._problem = ""
         self._devices: DeviceList = []
         self._updating = False
@@ -120,8 +161,9 @@ class SettingsPanel(QScrollArea):
         self.setWidget(body)
         self.setMinimumWidth(280)
 
+        self._read_weights()
+        self._fill_models()
         self._load(self._settings)
-        self.refresh_weights()
 
     # ------------------------------------------------------------------ construction
     def _build_model_group(self) -> QGroupBox:
@@ -129,9 +171,12 @@ class SettingsPanel(QScrollArea):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.model_combo = QComboBox()
-        for key, text in MODELS.items():
-            self.model_combo.addItem(text, key)
-        self.model_combo.setToolTip("FMEN: best quality. FMEN-S: faster and lighter, nearly as sharp.")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(14)  # a long imported name must not widen the panel
+        self.model_combo.setToolTip(
+            "FMEN: best quality. FMEN-S: faster and lighter, nearly as sharp. "
+            "Below them: the models you imported (architecture, scale, parameters)."
+        )
         form.addRow("Model", self.model_combo)
 
         row = QWidget()
@@ -154,11 +199,7 @@ class SettingsPanel(QScrollArea):
         self.kind_combo = QComboBox()
         for key, text in KIND_LABELS.items():
             self.kind_combo.addItem(text, key)
-        self.kind_combo.setToolTip(
-            "Which network for which picture. Clean: trained on clean images, sharpest on PNGs, "
-            "scans and renders. Photo: trained on JPEG compression, noise and blur, for phone "
-            "and web pictures. Auto picks per image from its JPEG quality (shown on each queue item)."
-        )
+        self.kind_combo.setToolTip(KIND_TIP)
         form.addRow("Input", self.kind_combo)
         self.kind_combo.currentIndexChanged.connect(self._emit_changed)
 
@@ -171,17 +212,24 @@ class SettingsPanel(QScrollArea):
         v = QVBoxLayout(buttons)
         v.setContentsMargins(0, 0, 0, 0)
         v.setSpacing(4)
-        self.import_button = QPushButton("Import weights…")
-        self.import_button.setToolTip("Add any FMEN-family checkpoint (.pt, .pth, .safetensors)")
+        self.import_button = QPushButton("Import model…")
+        self.import_button.setToolTip(
+            "Add a super-resolution model file: FMEN, ESRGAN / Real-ESRGAN, SPAN, Compact, "
+            "SwinIR, OmniSR, SAFMN… (.pth, .pt, .ckpt, .bin, .safetensors)"
+        )
+        self.remove_button = QPushButton("Remove model…")
+        self.remove_button.setToolTip(REMOVE_TIP)
         self.download_button = QPushButton("Download official FMEN-S ×4")
         self.download_button.setToolTip("The authors' release (1.4 MB), verified by its SHA-256")
         v.addWidget(self.import_button)
+        v.addWidget(self.remove_button)
         v.addWidget(self.download_button)
         form.addRow(buttons)
 
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
         self.scale_group.idToggled.connect(self._on_scale_toggled)
         self.import_button.clicked.connect(self.import_requested)
+        self.remove_button.clicked.connect(self.remove_requested)
         self.download_button.clicked.connect(self.download_requested)
         return box
 
@@ -276,8 +324,9 @@ class SettingsPanel(QScrollArea):
     def _load(self, s: AppSettings) -> None:
         self._updating = True
         try:
-            self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(s.model)))
-            self.scale_buttons[s.scale].setChecked(True)
+            self._select_model_index(s.model)
+            if s.scale in self.scale_buttons:
+                self.scale_buttons[s.scale].setChecked(True)
             self._fill_devices(s.device)
             self._fill_precisions(s.precision)
             self.tile_spin.setValue(s.tile)
@@ -297,7 +346,8 @@ class SettingsPanel(QScrollArea):
         s = self._settings
         s.model = str(self.model_combo.currentData())
         checked = self.scale_group.checkedId()
-        s.scale = checked if checked in SCALES else s.scale
+        fixed = self.fixed_scale(s.model)
+        s.scale = fixed if fixed is not None else checked if checked in SCALES else s.scale
         s.device = str(self.device_combo.currentData() or "auto")
         s.precision = str(self.precision_combo.currentData() or "auto")
         s.tile = self.tile_spin.value()
@@ -335,15 +385,88 @@ class SettingsPanel(QScrollArea):
         """Whether the photo network exists for this choice (never with an explicit file)."""
         return self._override is None and (model, scale) in self._photo
 
+    def is_imported(self, model: str) -> bool:
+        """Whether ``model`` is an imported model (not an FMEN preset)."""
+        return model not in MODELS
+
+    def fixed_scale(self, model: str) -> int | None:
+        """The one scale of an imported model of one scale; None where the scale is a choice."""
+        entries = self._imported.get(model, [])
+        return entries[0].scale if len(entries) == 1 else None
+
+    def imported_entry(self) -> WeightsEntry | None:
+        """The registry entry of the chosen imported model (None for the FMEN presets)."""
+        s = self.settings()
+        return next((e for e in self._imported.get(s.model, []) if e.scale == s.scale), None)
+
+    def select_model(self, model: str, scale: int) -> None:
+        """Choose ``model`` at ``scale`` (after an import), as if the user had picked them."""
+        self._updating = True
+        try:
+            self._select_model_index(model)
+            if scale in self.scale_buttons:
+                self.scale_buttons[scale].setChecked(True)
+        finally:
+            self._updating = False
+        self._on_model_changed(self.model_combo.currentIndex())
+
     def refresh_weights(self) -> None:
-        """Re-read the installed weights and enable the matching scale choices."""
+        """Re-read the installed weights: the model menu, the scale choices and their reasons.
+
+        A chosen imported model that has been removed falls back to FMEN-S, and ``changed``
+        says so (the window saves the settings; queued items show their new network).
+        """
+        before = str(self.model_combo.currentData())
+        self._read_weights()
+        self._updating = True
+        try:
+            self._fill_models()
+            self._select_model_index(before)
+        finally:
+            self._updating = False
+        if str(self.model_combo.currentData()) != before:
+            self._on_model_changed(self.model_combo.currentIndex())
+        else:
+            self._update_dependent()
+
+    def _read_weights(self) -> None:
         try:
             self._labels, self._missing, self._problem = weights_availability()
             self._photo = photo_keys()
+            self._imported = imported_by_key() if not self._problem else {}
         except ImportError as exc:  # registry not installed: an incomplete build
             self._labels, self._missing, self._problem = {}, {}, f"weights registry unavailable: {exc}"
-            self._photo = set()
-        self._update_dependent()
+            self._photo, self._imported = set(), {}
+        for model, entries in self._imported.items():
+            scales = {e.scale for e in entries}
+            name = entries[0].display_name
+            only = f"{name} is a ×{entries[0].scale} model: its scale is fixed" if len(scales) == 1 else ""
+            for s in SCALES:
+                if s not in scales:
+                    self._missing[(model, s)] = only or f"No {name} ×{s} model imported"
+
+    def _fill_models(self) -> None:
+        """The presets, then one line per imported model (its registry entries as tooltip)."""
+        self.model_combo.blockSignals(True)
+        try:
+            self.model_combo.clear()
+            for key, text in MODELS.items():
+                self.model_combo.addItem(text, key)
+            if self._imported:
+                self.model_combo.insertSeparator(self.model_combo.count())
+            for key, entries in self._imported.items():
+                self.model_combo.addItem(model_menu_text(entries), key)
+                tip = "\n".join(f"{e.label}\n{e.path}" for e in entries)
+                self.model_combo.setItemData(self.model_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        finally:
+            self.model_combo.blockSignals(False)
+
+    def _select_model_index(self, model: str) -> None:
+        """Show ``model`` in the menu; one that is not (or no longer) installed: FMEN-S."""
+        index = self.model_combo.findData(model)
+        self.model_combo.setCurrentIndex(
+            index if index >= 0 else self.model_combo.findData(AppSettings.model)
+        )
 
     def _update_dependent(self) -> None:
         model = str(self.model_combo.currentData())
@@ -358,7 +481,18 @@ class SettingsPanel(QScrollArea):
                 button.setEnabled(True)
                 button.setToolTip(self._labels.get((model, s), f"×{s}"))
         self.model_combo.setEnabled(self._override is None)
-        scale = self.scale_group.checkedId()
+        imported = self.is_imported(model)
+        self.kind_combo.setEnabled(not imported)
+        self.kind_combo.setToolTip(KIND_IMPORTED_TIP if imported else KIND_TIP)
+        self.remove_button.setEnabled(imported and self._override is None)
+        self.remove_button.setToolTip(REMOVE_TIP if imported else REMOVE_PRESET_TIP)
+        fixed = self.fixed_scale(model)
+        if fixed is not None and fixed not in self.scale_buttons and self.scale_group.checkedButton():
+            # A ×1 (restoration) or ×8 model: none of the buttons is its scale.
+            self.scale_group.setExclusive(False)
+            self.scale_group.checkedButton().setChecked(False)
+            self.scale_group.setExclusive(True)
+        scale = fixed if fixed is not None else self.scale_group.checkedId()
         if self._override is not None:
             text = f"Weights: {self._override.name} (explicit file)"
         elif self._problem:
@@ -441,11 +575,11 @@ class SettingsPanel(QScrollArea):
         self._update_dependent()
         model = str(self.model_combo.currentData())
         scale = self.scale_group.checkedId()
-        if (model, scale) in self._missing:  # move to a scale that works for this model
-            for s in sorted(SCALES, reverse=True):
-                if (model, s) not in self._missing:
-                    self.scale_buttons[s].setChecked(True)
-                    break
+        if scale not in SCALES or (model, scale) in self._missing:  # move to a scale that works
+            usable = [s for s in SCALES if (model, s) not in self._missing]
+            fixed = self.fixed_scale(model)
+            if usable or fixed is None:  # (none, after a ×1 model: the default scale)
+                self.scale_buttons[max(usable, default=AppSettings().scale)].setChecked(True)
         self._emit_changed()
 
     def _on_scale_toggled(self, _id: int, checked: bool) -> None:

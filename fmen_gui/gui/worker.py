@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
 from fmen_gui.engine import jobs
-from fmen_gui.errors import Cancelled, FmenError
+from fmen_gui.errors import Cancelled, FmenError, WeightsError
 from fmen_gui.gui.imaging import array_to_qimage, preview_factor, reduced_preview
 from fmen_gui.gui.jobs import JobOutcome, JobSpec
 
@@ -54,7 +54,8 @@ class UpscaleWorker(QObject):
     job_failed = Signal(int, str)  # job_id, one-line reason
     job_cancelled = Signal(int)
     devices_found = Signal(list)  # [(key, label, [precisions])]
-    task_done = Signal(str, str)  # kind ("import" | "download" | "save"), message
+    task_done = Signal(str, str)  # kind ("import" | "remove" | "download" | "save"), message
+    model_imported = Signal(str, int)  # model key, scale: sent just before its task_done
     task_failed = Signal(str, str)  # kind, one-line reason
     download_progress = Signal(int, int)  # bytes received, total (-1 when unknown)
 
@@ -235,17 +236,46 @@ class UpscaleWorker(QObject):
 
     @Slot(str)
     def import_weights(self, path: str) -> None:
-        """Validate and install a weights file (loads torch; hence the worker thread)."""
+        """Validate and install a model file of any supported architecture (loads torch)."""
         try:
             from fmen_gui.weights import registry
 
             entry = registry.import_weights(Path(path))
+            self._forget_engine(entry.model)  # the key may name another file now
+            self.model_imported.emit(entry.model, entry.scale)
             self.task_done.emit("import", f"Imported {entry.label}")
         except FmenError as exc:
             self.task_failed.emit("import", str(exc))
         except Exception as exc:
             log.error("import failed:\n%s", traceback.format_exc())
             self.task_failed.emit("import", f"internal error: {type(exc).__name__}: {exc}")
+
+    @Slot(str)
+    def remove_model(self, path: str) -> None:
+        """Remove the imported model stored at ``path``: its manifest entry, then its file.
+
+        Here rather than on the GUI thread because it touches the disk and the loaded network:
+        jobs run one at a time in this thread, so none is using the model while it goes.
+        """
+        try:
+            from fmen_gui.weights import registry
+
+            entry = next((e for e in registry.installed_weights() if str(e.path) == path), None)
+            if entry is None:
+                raise WeightsError(f"{Path(path).name} is no longer installed")
+            registry.remove_weights(entry)
+            self._forget_engine(entry.model)
+            self.task_done.emit("remove", f"Removed {entry.display_name} ×{entry.scale}")
+        except FmenError as exc:
+            self.task_failed.emit("remove", str(exc))
+        except Exception as exc:
+            log.error("remove failed:\n%s", traceback.format_exc())
+            self.task_failed.emit("remove", f"internal error: {type(exc).__name__}: {exc}")
+
+    def _forget_engine(self, model: str) -> None:
+        """Drop the loaded network if it is ``model``'s: its file was replaced or removed."""
+        if self._engine_key is not None and self._engine_key[0] == model:
+            self._engine, self._engine_key = None, None
 
     @Slot()
     def download_official(self) -> None:
@@ -294,6 +324,7 @@ class WorkerController(QObject):
     _submit = Signal(object)
     _probe = Signal()
     _import = Signal(str)
+    _remove = Signal(str)
     _download = Signal()
     _save = Signal(str, str, str, int)
     _sweep = Signal(list)
@@ -307,6 +338,7 @@ class WorkerController(QObject):
         self._submit.connect(self.worker.run_job)
         self._probe.connect(self.worker.probe)
         self._import.connect(self.worker.import_weights)
+        self._remove.connect(self.worker.remove_model)
         self._download.connect(self.worker.download_official)
         self._save.connect(self.worker.save_copy)
         self._sweep.connect(self.worker.sweep)
@@ -325,6 +357,9 @@ class WorkerController(QObject):
 
     def import_weights(self, path: str) -> None:
         self._import.emit(path)
+
+    def remove_model(self, path: str) -> None:
+        self._remove.emit(path)
 
     def download_official(self) -> None:
         self._download.emit()
