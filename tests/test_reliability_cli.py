@@ -684,7 +684,7 @@ def _weights_cases(folder: Path, marker: Path) -> dict[str, tuple[Path, str]]:
     put("error-page.pth", b"<html><body>403 Forbidden</body></html>", "unrecognised contents")
     linear = folder / "linear.pt"
     torch.save(torch.nn.Linear(4, 4).state_dict(), linear)
-    cases["linear.pt"] = (linear, "not an FMEN-family checkpoint")
+    cases["linear.pt"] = (linear, "unsupported model: no known architecture matches")
     # A raw pickle whose first act would import a module that creates the marker file.
     put("evil-import.pth", b"\x80\x02c" + EVIL_MODULE.encode() + b"\nboom\n)R.", "unsafe pickle")
     evil_zip = folder / "evil-zip.pt"
