@@ -66,17 +66,27 @@ BUILDERS: dict[str, tuple[Callable[[], nn.Module], str, int]] = {
 }
 
 
-def build(name: str, seed: int = 0) -> nn.Module:
-    """The named model with seeded random weights."""
+def build(name: str, seed: int = 0, gain: float = 1.0) -> nn.Module:
+    """The named model with seeded random weights, all multiplied by ``gain``.
+
+    A ``gain`` under 1 calms the network the way training does (default initialisations make
+    deep random networks amplify every input difference to saturation); the engine's
+    tiled-vs-untiled tests use 0.7, as the FMEN ones do.
+    """
     builder, _arch, _scale = BUILDERS[name]
-    return _seeded(builder, seed)
+    model = _seeded(builder, seed)
+    if gain != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(gain)
+    return model
 
 
-def save(name: str, folder: Path, suffix: str = ".safetensors", seed: int = 0) -> Path:
+def save(name: str, folder: Path, suffix: str = ".safetensors", seed: int = 0, gain: float = 1.0) -> Path:
     """Write the named model as ``folder/<name><suffix>`` (``.safetensors`` or ``.pth``)."""
     import safetensors.torch
 
-    state = {k: v.contiguous().clone() for k, v in build(name, seed).state_dict().items()}
+    state = {k: v.contiguous().clone() for k, v in build(name, seed, gain).state_dict().items()}
     path = Path(folder) / f"{name}{suffix}"
     if suffix == ".safetensors":
         safetensors.torch.save_file(state, str(path))

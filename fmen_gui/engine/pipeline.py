@@ -1,8 +1,10 @@
 """The upscaling engine: a loaded network plus tiling, progress, cancel and out-of-memory recovery.
 
-Used by the command line and by the GUI's worker thread. Tiles overlap by the network's
+Used by the command line and by the GUI's worker thread. FMEN's tiles overlap by the network's
 receptive radius, so every output pixel sees exactly the context it would see in a whole-image
-pass; on the CPU in fp32 the tiled result is bit-identical to the untiled one.
+pass; on the CPU in fp32 the tiled result is bit-identical to the untiled one. Models of other
+architectures run on :mod:`fmen_gui.engine.blend` (overlapping tiles, blended) behind the same
+interface (:class:`TiledUpscaler`).
 """
 
 from __future__ import annotations
