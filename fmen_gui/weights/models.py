@@ -52,6 +52,9 @@ _REFUSED_PURPOSES = {
     "FaceSR": "a face-restoration model",
     "Inpainting": "an inpainting model (it needs a mask)",
 }
+# Architectures whose purpose the app refuses, known before anything is built: a face-restoration
+# or inpainting network is hundreds of MB of weights to allocate only to say no afterwards.
+_REFUSED_ARCHITECTURES = {"GFPGAN": "FaceSR", "RestoreFormer": "FaceSR", "LaMa": "Inpainting"}
 MAX_SCALE = 8
 RGB = 3
 
@@ -225,9 +228,36 @@ def _check_runnable(desc: Any) -> None:
         )
 
 
+def detect_architecture(state: Mapping[str, Tensor]) -> Any | None:
+    """The spandrel ``Architecture`` whose detection matches ``state`` first (FMEN's included)."""
+    sp = import_spandrel()
+    canonical = sp.canonicalize_state_dict(dict(state))
+    for support in registry().architectures("detection"):
+        if support.detect(canonical):
+            return support.architecture
+    return None
+
+
+def _error_detail(exc: BaseException) -> str:
+    """The first line of a load error, with the next one when it only announces it (``…:``)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+    return text[:200]
+
+
 def load_state(state: Mapping[str, Tensor]) -> LoadedModel:
     """Detect the architecture of ``state`` with spandrel's registry (FMEN included) and load it."""
     sp = import_spandrel()
+    arch = detect_architecture(state)
+    if arch is None:
+        raise _unsupported(state)
+    refused = _REFUSED_ARCHITECTURES.get(str(arch.id))
+    if refused is not None:
+        raise WeightsError(
+            f"refused: {arch.name} is {_REFUSED_PURPOSES[refused]}; this app upscales whole images"
+        )
     loader = sp.ModelLoader(device="cpu", registry=registry())
     try:
         desc = loader.load_from_state_dict(dict(state))
@@ -236,9 +266,10 @@ def load_state(state: Mapping[str, Tensor]) -> LoadedModel:
     except WeightsError:
         raise
     except (RuntimeError, ValueError, KeyError, AssertionError, IndexError, TypeError) as exc:
-        # An architecture matched the keys but its inference or strict load failed.
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise WeightsError(f"the tensors do not fit the detected architecture: {detail}") from None
+        # The architecture matched the keys but its inference or strict load failed.
+        raise WeightsError(
+            f"the tensors do not fit the detected architecture ({arch.name}): {_error_detail(exc)}"
+        ) from None
     except MemoryError:
         raise WeightsError("not enough memory to build the network") from None
     _check_runnable(desc)

@@ -232,6 +232,8 @@ def test_hostile_and_wrong_purpose_files_give_one_line_and_add_nothing(  # type:
         message = warnings[-1]
         assert message and "\n" not in message and "internal error" not in message, message
         assert window.statusBar().currentMessage() == message
+    assert "unsafe pickle" in warnings[0], warnings[0]
+    assert "GFPGAN is a face-restoration model" in warnings[1], warnings[1]
     assert not marker.exists(), "a hostile pickle ran code"
     assert menu_items(window) == before and window.panel.settings().model == "fmen-s"
     weights = registry.user_weights_dir()
