@@ -48,10 +48,7 @@ FMEN_ARCH_ID = "FMEN"
 _FMEN_KEYS = ("head.weight", "tail.0.weight", "warmup.1.squeeze.weight")
 # spandrel purposes the engine can run: whole images in, whole images out.
 RUNNABLE_PURPOSES = {"SR": "super-resolution", "Restoration": "restoration (1×)"}
-_REFUSED_PURPOSES = {
-    "FaceSR": "a face-restoration model",
-    "Inpainting": "an inpainting model (it needs a mask)",
-}
+_REFUSED_PURPOSES = {"FaceSR": "a face-restoration model", "Inpainting": "an inpainting model (it needs a mask)"}
 MAX_SCALE = 8
 RGB = 3
 
@@ -202,7 +199,9 @@ class LoadedModel:
 def _unsupported(state: Mapping[str, Tensor]) -> WeightsError:
     keys = list(state)
     shown = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
-    return WeightsError(f"unsupported model: no known architecture matches its {len(keys)} tensors ({shown})")
+    return WeightsError(
+        f"unsupported model: no known architecture matches its {len(keys)} tensors ({shown})"
+    )
 
 
 def _check_runnable(desc: Any) -> None:
