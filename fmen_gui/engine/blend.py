@@ -25,7 +25,6 @@ spandrel's advice is followed: ``SUPPORTED`` models tile as the memory needs;
 from __future__ import annotations
 
 import math
-import re
 import threading
 from pathlib import Path
 
@@ -35,7 +34,6 @@ import torch
 from fmen_gui.engine import devices
 from fmen_gui.engine.jobs import ProgressFn, TileFn
 from fmen_gui.engine.memory import tune_allocator
-from fmen_gui.engine.names import MODEL_KEYS
 from fmen_gui.engine.pipeline import TiledUpscaler
 from fmen_gui.engine.tiling import Tile, plan_tiles
 from fmen_gui.errors import Cancelled, EngineError
@@ -98,12 +96,13 @@ def supported_dtype(
 def model_key_for(path: Path) -> str:
     """The model name in output file names for a model file given directly (its stem, slugged).
 
-    Never one of the FMEN presets' keys, so a result is not mistaken for theirs.
+    The registry's slug rule (:func:`~fmen_gui.weights.registry.model_slug`), and never one of
+    the FMEN presets' keys, so a result is not mistaken for theirs.
     """
-    slug = re.sub(r"[^a-z0-9._-]+", "-", Path(path).stem.lower()).strip("-._")
-    if not slug or slug in MODEL_KEYS or slug == "custom":
-        slug = f"model-{slug}" if slug else "model"
-    return slug
+    from fmen_gui.weights.registry import RESERVED_KEYS, model_slug
+
+    slug = model_slug(Path(path).stem)
+    return f"model-{slug}" if slug in RESERVED_KEYS else slug
 
 
 def _ramp(lo: int, hi: int, limit: int, scale: int, margin: int) -> np.ndarray:

@@ -505,7 +505,7 @@ class Engine:
         else:
             self.descriptor = None
             self.kind = "clean"
-            name = display_name or (getattr(entry, "name", "") if entry is not None else "") or loaded.name
+            name = display_name or (entry.name if entry is not None else "") or loaded.name
             self.label = f"{name} ×{loaded.scale}"
             # An imported model's own key names its outputs; a file given directly, its stem.
             self.model_key = settings.model if entry is not None else model_key_for(path)
