@@ -35,8 +35,8 @@ from fmen_gui.engine import devices
 from fmen_gui.engine.jobs import ProgressFn, TileFn
 from fmen_gui.engine.memory import tune_allocator
 from fmen_gui.engine.pipeline import TiledUpscaler
-from fmen_gui.engine.tiling import Tile, plan_tiles
-from fmen_gui.errors import Cancelled, EngineError
+from fmen_gui.engine.tiling import Tile
+from fmen_gui.errors import EngineError
 from fmen_gui.weights.models import LoadedModel
 
 # Low-resolution context on each side of a tile, before rounding up to the model's multiple_of.
@@ -323,46 +323,29 @@ class BlendUpscaler(TiledUpscaler):
                 y = y.mean(dim=1, keepdim=True)
         return y[0].cpu()
 
-    def _run_grid(
-        self,
-        rgb: np.ndarray,
-        out: np.ndarray,
-        size: int,
-        finished: list[Tile],
-        grayscale: bool,
-        progress: ProgressFn | None,
-        cancel: threading.Event | None,
-        on_tile: TileFn | None,
-    ) -> None:
+    def _begin_grid(self, size: int, tiles: list[Tile]) -> None:
+        if size > 0 and len(tiles) > 1:
+            self.notes += tuple(n for n in self.tile_notes(size) if n not in self.notes)
+
+    def _run_tile(
+        self, rgb: np.ndarray, out: np.ndarray, t: Tile, size: int, grayscale: bool, *, preview: bool
+    ) -> tuple[int, int, int, int] | None:
+        """Add tile ``t``'s weighted output to the sums; with ``preview``, resolve its box into ``out``."""
         h, w = rgb.shape[:2]
         s = self.scale
         total, weight = self._sums
-        tiles = plan_tiles(h, w, size)
-        todo = [t for t in tiles if not any(t.within(f) for f in finished)]
-        done = len(tiles) - len(todo)
-        if size > 0 and len(tiles) > 1:
-            self.notes += tuple(n for n in self.tile_notes(size) if n not in self.notes)
-        if progress:
-            progress(done, len(tiles))
-        with torch.inference_mode():
-            for t in todo:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled")
-                box = self._box(t, size, h, w)
-                y = self._tile_output(rgb, box, grayscale)
-                wy = torch.from_numpy(_ramp(box.y0, box.y1, h, s, self.overlap))
-                wx = torch.from_numpy(_ramp(box.x0, box.x1, w, s, self.overlap))
-                ys, xs = slice(box.y0 * s, box.y1 * s), slice(box.x0 * s, box.x1 * s)
-                wt = wy[:, None] * wx[None, :]
-                torch.from_numpy(total[ys, xs]).permute(2, 0, 1).addcmul_(y, wt)
-                torch.from_numpy(weight[ys, xs]).add_(wt)
-                del y
-                finished.append(t)
-                done += 1
-                region = (ys.start, min(ys.stop, out.shape[0]), xs.start, min(xs.stop, out.shape[1]))
-                if on_tile and out.dtype != np.float32 and region[0] < region[1] and region[2] < region[3]:
-                    # A preview: the box as blended so far (its edges change with the next tiles).
-                    self._resolve(out, *region)
-                    on_tile(out, region)
-                if progress:
-                    progress(done, len(tiles))
+        box = self._box(t, size, h, w)
+        y = self._tile_output(rgb, box, grayscale)
+        wy = torch.from_numpy(_ramp(box.y0, box.y1, h, s, self.overlap))
+        wx = torch.from_numpy(_ramp(box.x0, box.x1, w, s, self.overlap))
+        ys, xs = slice(box.y0 * s, box.y1 * s), slice(box.x0 * s, box.x1 * s)
+        wt = wy[:, None] * wx[None, :]
+        torch.from_numpy(total[ys, xs]).permute(2, 0, 1).addcmul_(y, wt)
+        torch.from_numpy(weight[ys, xs]).add_(wt)
+        del y
+        region = (ys.start, min(ys.stop, out.shape[0]), xs.start, min(xs.stop, out.shape[1]))
+        if not preview or out.dtype == np.float32 or region[0] >= region[1] or region[2] >= region[3]:
+            return None
+        # A preview: the box as blended so far (its edges change with the next tiles).
+        self._resolve(out, *region)
+        return region

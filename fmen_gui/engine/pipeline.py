@@ -296,8 +296,36 @@ class TiledUpscaler:
         """Run the tiles of a ``size`` grid not within ``finished`` into ``out``, adding each to it.
 
         ``out`` is uint8/uint16 (rounded results) or float32 (one ensemble pass: unrounded,
-        in the 0–255 range).
+        in the 0–255 range). The loop (cancel between tiles, progress, the finished list the
+        out-of-memory recovery keeps) is shared; a subclass says what one tile does
+        (:meth:`_run_tile`).
         """
+        h, w = rgb.shape[:2]
+        tiles = plan_tiles(h, w, size)
+        todo = [t for t in tiles if not any(t.within(f) for f in finished)]
+        done = len(tiles) - len(todo)
+        self._begin_grid(size, tiles)
+        if progress:
+            progress(done, len(tiles))
+        with torch.inference_mode():
+            for t in todo:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled")
+                region = self._run_tile(rgb, out, t, size, grayscale, preview=on_tile is not None)
+                finished.append(t)
+                done += 1
+                if on_tile and region is not None:
+                    on_tile(out, region)
+                if progress:
+                    progress(done, len(tiles))
+
+    def _begin_grid(self, size: int, tiles: list[Tile]) -> None:
+        """Called before a grid runs (a subclass may note how it is tiled)."""
+
+    def _run_tile(
+        self, rgb: np.ndarray, out: np.ndarray, t: Tile, size: int, grayscale: bool, *, preview: bool
+    ) -> tuple[int, int, int, int] | None:
+        """Compute tile ``t`` into ``out``; return the output region to show (``preview``), or None."""
         raise NotImplementedError
 
 
@@ -416,38 +444,16 @@ class Upscaler(TiledUpscaler):
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
-    def _run_grid(
-        self,
-        rgb: np.ndarray,
-        out: np.ndarray,
-        size: int,
-        finished: list[Tile],
-        grayscale: bool,
-        progress: ProgressFn | None,
-        cancel: threading.Event | None,
-        on_tile: TileFn | None,
-    ) -> None:
+    def _run_tile(
+        self, rgb: np.ndarray, out: np.ndarray, t: Tile, size: int, grayscale: bool, *, preview: bool
+    ) -> tuple[int, int, int, int] | None:
         h, w = rgb.shape[:2]
         s = self.scale
-        tiles = plan_tiles(h, w, size)
-        todo = [t for t in tiles if not any(t.within(f) for f in finished)]
-        done = len(tiles) - len(todo)
-        if progress:
-            progress(done, len(tiles))
-        with torch.inference_mode():
-            for t in todo:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled")
-                box = t.box(self.overlap, size, h, w)
-                feat = self._forward(self._tile_tensor(rgb, box))[0]
-                self._store(feat, t, box, out, grayscale)
-                del feat
-                finished.append(t)
-                done += 1
-                if on_tile:
-                    on_tile(out, (t.y0 * s, t.y1 * s, t.x0 * s, t.x1 * s))
-                if progress:
-                    progress(done, len(tiles))
+        box = t.box(self.overlap, size, h, w)
+        feat = self._forward(self._tile_tensor(rgb, box))[0]
+        self._store(feat, t, box, out, grayscale)
+        del feat
+        return (t.y0 * s, t.y1 * s, t.x0 * s, t.x1 * s)
 
 
 class Engine:
