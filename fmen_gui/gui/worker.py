@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -234,21 +236,33 @@ class UpscaleWorker(QObject):
             found = []
         self.devices_found.emit(found)
 
+    @contextmanager
+    def _task(self, task: str, *, cancelled: str | None = None) -> Iterator[None]:
+        """Turn a task's failure into one line for the window: ``task_failed(task, line)``.
+
+        A known failure (:class:`FmenError`) is its own message; anything else is a bug, logged
+        with its traceback and reported as an internal error, never let out of the thread.
+        """
+        try:
+            yield
+        except Cancelled as exc:
+            self.task_failed.emit(task, str(exc) if cancelled is None else cancelled)
+        except FmenError as exc:
+            self.task_failed.emit(task, str(exc))
+        except Exception as exc:
+            log.error("%s failed:\n%s", task, traceback.format_exc())
+            self.task_failed.emit(task, f"internal error: {type(exc).__name__}: {exc}")
+
     @Slot(str)
     def import_weights(self, path: str) -> None:
         """Validate and install a model file of any supported architecture (loads torch)."""
-        try:
+        with self._task("import"):
             from fmen_gui.weights import registry
 
             entry = registry.import_weights(Path(path))
             self._forget_engine(entry.model)  # the key may name another file now
             self.model_imported.emit(entry.model, entry.scale)
             self.task_done.emit("import", f"Imported {entry.label}")
-        except FmenError as exc:
-            self.task_failed.emit("import", str(exc))
-        except Exception as exc:
-            log.error("import failed:\n%s", traceback.format_exc())
-            self.task_failed.emit("import", f"internal error: {type(exc).__name__}: {exc}")
 
     @Slot(str)
     def remove_model(self, path: str) -> None:
@@ -257,7 +271,7 @@ class UpscaleWorker(QObject):
         Here rather than on the GUI thread because it touches the disk and the loaded network:
         jobs run one at a time in this thread, so none is using the model while it goes.
         """
-        try:
+        with self._task("remove"):
             from fmen_gui.weights import registry
 
             entry = next((e for e in registry.installed_weights() if str(e.path) == path), None)
@@ -266,11 +280,6 @@ class UpscaleWorker(QObject):
             registry.remove_weights(entry)
             self._forget_engine(entry.model)
             self.task_done.emit("remove", f"Removed {entry.display_name} ×{entry.scale}")
-        except FmenError as exc:
-            self.task_failed.emit("remove", str(exc))
-        except Exception as exc:
-            log.error("remove failed:\n%s", traceback.format_exc())
-            self.task_failed.emit("remove", f"internal error: {type(exc).__name__}: {exc}")
 
     def _forget_engine(self, model: str) -> None:
         """Drop the loaded network if it is ``model``'s: its file was replaced or removed."""
@@ -281,7 +290,7 @@ class UpscaleWorker(QObject):
     def download_official(self) -> None:
         """Fetch the official FMEN-S ×4 weights, reporting bytes; cancellable with Esc."""
         self._download_cancel.clear()
-        try:
+        with self._task("download", cancelled="Download cancelled"):
             from fmen_gui.weights import fetch
 
             def progress(received: int, total: int | None) -> None:
@@ -289,29 +298,17 @@ class UpscaleWorker(QObject):
 
             path = fetch.fetch_official(progress=progress, cancel=self._download_cancel)
             self.task_done.emit("download", f"Downloaded {Path(path).name}")
-        except Cancelled:
-            self.task_failed.emit("download", "Download cancelled")
-        except FmenError as exc:
-            self.task_failed.emit("download", str(exc))
-        except Exception as exc:
-            log.error("download failed:\n%s", traceback.format_exc())
-            self.task_failed.emit("download", f"internal error: {type(exc).__name__}: {exc}")
 
     @Slot(str, str, str, int)
     def save_copy(self, src: str, dst: str, fmt: str, quality: int) -> None:
         """Re-encode a finished result under a new name/format (encoding 4K takes a while)."""
-        try:
+        with self._task("save"):
             from fmen_gui.engine import images
 
             data = images.read_image(Path(src))
             # The save dialog has already asked before an existing file is replaced.
             images.write_image(Path(dst), data, fmt=fmt, quality=quality, overwrite=True)
             self.task_done.emit("save", f"Saved {dst}")
-        except FmenError as exc:
-            self.task_failed.emit("save", str(exc))
-        except Exception as exc:
-            log.error("save failed:\n%s", traceback.format_exc())
-            self.task_failed.emit("save", f"internal error: {type(exc).__name__}: {exc}")
 
 
 class WorkerController(QObject):
