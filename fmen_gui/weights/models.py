@@ -141,14 +141,56 @@ def _fmen_architecture() -> spandrel.Architecture:
     return FMENArch()
 
 
+def _error_detail(exc: BaseException) -> str:
+    """The first line of a load error, with the next one when it only announces it (``…:``)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+    return text[:200]
+
+
+def _checked(arch: spandrel.Architecture) -> spandrel.Architecture:
+    """``arch`` behind this app's rules, applied where spandrel has detected it.
+
+    A face-restoration or inpainting architecture is refused before its network is built
+    (hundreds of MB allocated only to say no); any other's failed load becomes one line that
+    names it. Detection itself stays spandrel's, so ``ModelLoader`` runs it once.
+    """
+    sp = import_spandrel()
+
+    class Checked(sp.Architecture):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__(id=arch.id, name=arch.name, detect=arch.detect)
+
+        def load(self, state_dict: Mapping[str, Tensor]) -> Any:
+            refused = _REFUSED_ARCHITECTURES.get(str(arch.id))
+            if refused is not None:
+                raise WeightsError(
+                    f"refused: {arch.name} is {_REFUSED_PURPOSES[refused]}; this app upscales whole images"
+                )
+            try:
+                return arch.load(state_dict)
+            except WeightsError:
+                raise
+            except (RuntimeError, ValueError, KeyError, AssertionError, IndexError, TypeError) as exc:
+                # The architecture matched the keys but its inference or strict load failed.
+                raise WeightsError(
+                    f"the tensors do not fit the detected architecture ({arch.name}): {_error_detail(exc)}"
+                ) from None
+
+    return Checked()
+
+
 @cache
 def registry() -> spandrel.ArchRegistry:
-    """spandrel's main registry plus FMEN, checked first (its keys are unlike any other's)."""
+    """spandrel's architectures behind this app's rules (:func:`_checked`), plus FMEN, first."""
     sp = import_spandrel()
-    reg = sp.MAIN_REGISTRY.copy()
-    first = reg.architectures("detection")[0].architecture.id if len(list(reg)) else None
-    before = (first,) if first else ()
-    reg.add(sp.ArchSupport(_fmen_architecture(), is_fmen_state, before=before))
+    reg = sp.ArchRegistry()
+    supports = sp.MAIN_REGISTRY.architectures("insertion")
+    reg.add(*(sp.ArchSupport(_checked(a.architecture), a.detect, a.before) for a in supports))
+    first = (sp.MAIN_REGISTRY.architectures("detection")[0].architecture.id,) if supports else ()
+    reg.add(sp.ArchSupport(_checked(_fmen_architecture()), is_fmen_state, before=first))
     return reg
 
 
@@ -228,48 +270,14 @@ def _check_runnable(desc: Any) -> None:
         )
 
 
-def detect_architecture(state: Mapping[str, Tensor]) -> Any | None:
-    """The spandrel ``Architecture`` whose detection matches ``state`` first (FMEN's included)."""
-    sp = import_spandrel()
-    canonical = sp.canonicalize_state_dict(dict(state))
-    for support in registry().architectures("detection"):
-        if support.detect(canonical):
-            return support.architecture
-    return None
-
-
-def _error_detail(exc: BaseException) -> str:
-    """The first line of a load error, with the next one when it only announces it (``…:``)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
-    return text[:200]
-
-
 def load_state(state: Mapping[str, Tensor]) -> LoadedModel:
     """Detect the architecture of ``state`` with spandrel's registry (FMEN included) and load it."""
     sp = import_spandrel()
-    arch = detect_architecture(state)
-    if arch is None:
-        raise _unsupported(state)
-    refused = _REFUSED_ARCHITECTURES.get(str(arch.id))
-    if refused is not None:
-        raise WeightsError(
-            f"refused: {arch.name} is {_REFUSED_PURPOSES[refused]}; this app upscales whole images"
-        )
     loader = sp.ModelLoader(device="cpu", registry=registry())
     try:
         desc = loader.load_from_state_dict(dict(state))
     except sp.UnsupportedModelError:
         raise _unsupported(state) from None
-    except WeightsError:
-        raise
-    except (RuntimeError, ValueError, KeyError, AssertionError, IndexError, TypeError) as exc:
-        # The architecture matched the keys but its inference or strict load failed.
-        raise WeightsError(
-            f"the tensors do not fit the detected architecture ({arch.name}): {_error_detail(exc)}"
-        ) from None
     except MemoryError:
         raise WeightsError("not enough memory to build the network") from None
     _check_runnable(desc)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import numpy as np
@@ -43,39 +45,41 @@ Image.MAX_IMAGE_PIXELS = None
 warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
+@contextmanager
+def _image_errors(doing: str) -> Iterator[None]:
+    r"""Pillow's failures as one-line :class:`ImageError`\ s (``doing``: "read", "decode")."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        # Only reachable if someone re-enabled Pillow's guard (see MAX_IMAGE_PIXELS above).
+        raise ImageError("image is too large to open safely") from None
+    except MemoryError:
+        raise ImageError(f"not enough memory to {doing} the image") from None
+    except Exception as exc:
+        # Truncated or corrupt data; LOAD_TRUNCATED_IMAGES stays False so Pillow does raise.
+        raise corrupt() from exc
+
+
 def open_image(fh: BinaryIO) -> Image.Image | None:
     """Identify the format and read the header only (Pillow defers decoding pixels to load()).
 
     Returns None when no allowed Pillow decoder recognises the file.
     """
-    try:
-        return Image.open(fh, formats=INPUT_FORMATS)
-    except UnidentifiedImageError:
-        return None
-    except Image.DecompressionBombError:
-        # Only reachable if someone re-enabled Pillow's guard (see MAX_IMAGE_PIXELS above).
-        raise ImageError("image is too large to open safely") from None
-    except MemoryError:
-        raise ImageError("not enough memory to read the image") from None
-    except Exception as exc:
-        raise corrupt() from exc
+    with _image_errors("read"):
+        try:
+            return Image.open(fh, formats=INPUT_FORMATS)
+        except UnidentifiedImageError:
+            return None
 
 
 def decode(im: Image.Image) -> Decoded:
     """Decode an opened image into 1-4 channels of uint8 or uint16 plus its metadata."""
-    try:
+    with _image_errors("decode"):
         im.load()
         exif, orientation = _exif_and_orientation(im)
         return _pixels(im, exif, orientation)
-    except ImageError:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageError("image is too large to open safely") from None
-    except MemoryError:
-        raise ImageError("not enough memory to decode the image") from None
-    except Exception as exc:
-        # Truncated or corrupt data; LOAD_TRUNCATED_IMAGES stays False so Pillow does raise.
-        raise corrupt() from exc
 
 
 def _exif_and_orientation(im: Image.Image) -> tuple[bytes | None, int]:
