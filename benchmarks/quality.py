@@ -12,7 +12,6 @@ table; ``--json FILE`` keeps the figures.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -27,28 +26,14 @@ sys.path.insert(0, str(ROOT))
 from fmen_gui.engine.kinds import kind_for_file  # noqa: E402
 from fmen_gui.metrics import psnr_y  # noqa: E402
 from fmen_gui.training.data import benchmark_pairs  # noqa: E402
+from fmen_gui.training.degrade import CONDITIONS, condition  # noqa: E402
 from fmen_gui.training.trainer import evaluate  # noqa: E402
 from fmen_gui.weights.loading import load_weights  # noqa: E402
 from fmen_gui.weights.registry import available  # noqa: E402
 
 BENCHMARK = ROOT.parent / "shared" / "data" / "benchmark"
 SETS = ("Set5", "Set14")
-INPUTS = ("clean", "jpeg95", "jpeg75", "jpeg50", "noise5")
 NOISE_SEED = 5
-
-
-def degrade(lr: np.ndarray, how: str, seed: int) -> tuple[np.ndarray, bytes | None]:
-    """The degraded LR and, for JPEG, the file's bytes (what Auto reads)."""
-    if how == "clean":
-        return lr, None
-    if how.startswith("jpeg"):
-        buf = io.BytesIO()
-        Image.fromarray(lr).save(buf, format="JPEG", quality=int(how[4:]), subsampling="4:2:0")
-        data = buf.getvalue()
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), data
-    sigma = float(how[5:])
-    noise = np.random.default_rng(seed).normal(0.0, sigma, lr.shape)
-    return np.clip(lr + noise, 0, 255).round().astype(np.uint8), None
 
 
 def bicubic(pairs: list[tuple[np.ndarray, np.ndarray]], scale: int) -> float:
@@ -91,8 +76,8 @@ def main() -> None:
         }
         for name in args.sets:
             base = benchmark_pairs(BENCHMARK / name, scale)
-            for how in INPUTS:
-                made = [degrade(lr, how, NOISE_SEED + i) for i, (lr, _) in enumerate(base)]
+            for how in CONDITIONS:
+                made = [condition(lr, how, NOISE_SEED + i) for i, (lr, _) in enumerate(base)]
                 pairs = [(lr, hr) for (lr, _), (_, hr) in zip(made, base, strict=True)]
                 scores = {k: evaluate(net, pairs, scale) for k, net in nets.items()}
                 picks = auto_kinds([data for _, data in made], tmp)

@@ -14,7 +14,9 @@ if [ -f runs/campaign.pid ] && kill -0 "$(cat runs/campaign.pid)" 2>/dev/null; t
   echo "campaign already running (pid $(cat runs/campaign.pid)); log: runs/campaign.log" >&2
   exit 1
 fi
-nohup nice -n 10 .venv/bin/python -m fmen_gui.training campaign --hours "$hours" --threads "$threads" "$@" \
+# setsid: its own session, so that the end of the shell that started it (which may signal its
+# whole process group) does not stop it.
+nohup setsid nice -n 10 .venv/bin/python -m fmen_gui.training campaign --hours "$hours" --threads "$threads" "$@" \
   >>runs/campaign.log 2>&1 </dev/null &
 echo $! >runs/campaign.pid
 echo "campaign started (pid $!, ${hours} h); log: runs/campaign.log"

@@ -12,7 +12,7 @@ from PIL import Image
 
 from fmen_gui.engine.jpeg_quality import PHOTO_MAX_QUALITY, estimate_quality, ijg_table, jpeg_quality
 from fmen_gui.training.data import PatchSampler
-from fmen_gui.training.degrade import PHOTO, Degradation, degrade, gaussian_kernel
+from fmen_gui.training.degrade import CONDITIONS, PHOTO, Degradation, condition, degrade, gaussian_kernel
 from tests.conftest import BENCHMARK, need
 
 OFF = Degradation(blur_p=0.0, noise_p=0.0, jpeg_p=0.0)
@@ -37,8 +37,13 @@ def test_sizes_are_exact_and_values_in_range(hr: np.ndarray, scale: int) -> None
 def test_same_seed_same_output_and_seeds_differ(hr: np.ndarray) -> None:
     a = degrade(hr, 4, np.random.default_rng(7))
     assert np.array_equal(a, degrade(hr, 4, np.random.default_rng(7)))
-    outs = {degrade(hr, 4, np.random.default_rng(s)).tobytes() for s in range(8)}
+    always = replace(PHOTO, noise_p=1.0)  # every draw differs at least in its noise
+    outs = {degrade(hr, 4, np.random.default_rng(s), always).tobytes() for s in range(8)}
     assert len(outs) == 8
+    # The mix as trained: most inputs are degraded, a few are left clean (bicubic, nothing else).
+    plain = np.asarray(Image.fromarray(hr).resize((130 // 4, 101 // 4), Image.Resampling.BICUBIC))
+    untouched = sum(np.array_equal(degrade(hr, 4, np.random.default_rng(s)), plain) for s in range(200))
+    assert 2 <= untouched <= 40  # expected ≈ 0.9 × 0.8 × 0.7 × 0.15 × 200 ≈ 15
 
 
 def test_with_every_step_off_it_is_a_plain_resize(hr: np.ndarray) -> None:
@@ -82,7 +87,28 @@ def test_kernel_is_normalised_and_rotates() -> None:
 
 def test_ranges_are_written_down() -> None:
     d = PHOTO.describe()
-    assert d["jpeg_quality"] == [30, 95] and d["noise_sigma"] == [1.0, 8.0] and d["blur_p"] == 0.5
+    assert d["jpeg_quality"] == [30, 95] and d["noise_sigma"] == [1.0, 8.0] and d["blur_p"] == 0.1
+    assert d["resize_weights"] == [0.8, 0.1, 0.1] and d["jpeg_p"] == 0.85
+
+
+def test_named_conditions(hr: np.ndarray) -> None:
+    lr = np.ascontiguousarray(hr[:64, :80])
+    made = {how: condition(lr, how, 3) for how in CONDITIONS}
+    assert made["clean"][0] is lr and made["clean"][1] is None
+    errors = {}
+    for how, (out, data) in made.items():
+        assert out.shape == lr.shape and out.dtype == np.uint8
+        errors[how] = np.abs(out.astype(float) - lr).mean()
+        if how.startswith("jpeg"):  # the bytes are the JPEG that was decoded, at that quality
+            assert data is not None and data[:2] == b"\xff\xd8"
+            assert estimate_quality(Image.open(io.BytesIO(data)).quantization) == int(how[4:])
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), out)
+    assert errors["jpeg95"] < errors["jpeg75"] < errors["jpeg50"]
+    assert 3 < errors["noise5"] < 5  # E|N(0, 5)| = 4.0, a little less where clipped
+    assert np.array_equal(condition(lr, "noise5", 3)[0], made["noise5"][0])
+    assert not np.array_equal(condition(lr, "noise5", 4)[0], made["noise5"][0])
+    with pytest.raises(ValueError, match="condition must be one of"):
+        condition(lr, "jpeg10", 0)
 
 
 def test_bad_input_is_refused() -> None:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from fmen_gui.engine import devices
 from fmen_gui.training import campaign as camp
+from fmen_gui.training import photos
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import HOLDOUT, PatchSampler, split, validation_pairs
 from fmen_gui.training.degrade import PHOTO
@@ -236,6 +237,34 @@ def test_export_only_if_better_judges_on_the_validation_slice(data: Path, tmp_pa
     )
     assert not changed and said[0].startswith("kept")
     assert (weights / "fmen_s_x2.safetensors").read_bytes() == before
+
+
+def test_export_is_judged_on_the_unseen_photographs_where_fetched(data: Path, tmp_path: Path) -> None:
+    """Neither network trained on them: the shipped file's edge on the slice does not count."""
+    bench = need(BENCHMARK)
+    unseen = tmp_path / "photos"
+    unseen.mkdir()
+    rng = np.random.default_rng(5)
+    for name in photos.file_names():  # stand-ins for the fetched photographs
+        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((72, 48), Image.Resampling.BICUBIC).save(unseen / name)
+    (unseen / photos.MANIFEST).write_text("{}")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    Trainer(_cfg(data, tmp_path / "run")).train()
+    kw = {"weights_dir": weights, "data": data, "benchmarks": bench, "unseen": unseen}
+    assert export("fmen-s", 2, tmp_path / "run", only_if_better=True, **kw)
+    judged = json.loads((weights / "manifest.json").read_text())["weights"][0]["training"]["judged"]
+    assert judged["on"] == "22 unseen photographs" and "rival" not in judged
+    shutil.copy(ROOT / "weights" / "fmen_s_x2.safetensors", weights / "fmen_s_x2.safetensors")
+    said: list[str] = []
+    assert not export("fmen-s", 2, tmp_path / "run", only_if_better=True, log=said.append, **kw)
+    assert said[0].startswith("kept") and "on 22 unseen photographs" in said[0]
+    # Without a complete set it falls back to the slice.
+    (unseen / photos.MANIFEST).unlink()
+    said.clear()
+    assert not export("fmen-s", 2, tmp_path / "run", only_if_better=True, log=said.append, **kw)
+    assert "on the validation slice" in said[0]
 
 
 def test_a_first_photo_file_must_clearly_beat_the_clean_network(data: Path, tmp_path: Path) -> None:

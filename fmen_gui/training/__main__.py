@@ -3,12 +3,15 @@
 ``train`` runs (or resumes) one model/scale into ``runs/<model>_x<scale>``; ``export`` turns
 its best EMA checkpoint into a deploy-form ``.safetensors`` in ``weights/`` and records the
 validation and Set5/Set14 PSNR in ``weights/manifest.json``; ``campaign`` does both for the
-six runs in turns until a deadline (see :mod:`fmen_gui.training.campaign`).
+six runs in turns until a deadline (see :mod:`fmen_gui.training.campaign`); ``photos``
+fetches the unseen photographs that export decisions are judged on
+(:mod:`fmen_gui.training.photos`); ``curves`` draws the validation curves.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,7 +58,30 @@ def _export(args: argparse.Namespace) -> None:
         weights_dir=args.weights_dir,
         data=args.data,
         only_if_better=args.only_if_better,
+        unseen=args.unseen,
     )
+
+
+def _unseen(args: argparse.Namespace) -> Path | None:
+    """The unseen photographs for export decisions: fetched once if missing, else the slice."""
+    from fmen_gui.training import photos
+
+    if photos.complete(args.unseen):
+        return args.unseen
+    try:
+        folder = photos.fetch(args.unseen)
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+        print(f"unseen photographs unavailable ({exc}); exports are judged on the validation slice")
+        return None
+    print(f"fetched the unseen validation photographs into {folder}")
+    return folder
+
+
+def _photos(args: argparse.Namespace) -> None:
+    from fmen_gui.training import photos
+
+    folder = photos.fetch(args.unseen)
+    print(f"{len(photos.file_names())} validation photographs in {folder}")
 
 
 def _campaign(args: argparse.Namespace) -> None:
@@ -76,13 +102,13 @@ def _campaign(args: argparse.Namespace) -> None:
         data=args.data,
         chunk_minutes=args.chunk_minutes,
         threads=args.threads,
+        unseen=_unseen(args),
     )
 
 
 def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.curves import draw, histories
     from fmen_gui.training.data import validation_pairs
-    from fmen_gui.training.degrade import PHOTO
     from fmen_gui.training.export import weights_name
     from fmen_gui.training.trainer import evaluate
     from fmen_gui.weights.loading import load_weights
@@ -95,7 +121,7 @@ def _curves(args: argparse.Namespace) -> None:
         scale, kind = int(scale_text), kind or "clean"
         path = args.weights_dir / weights_name(model, scale, kind)
         if path.exists():
-            pairs = validation_pairs(args.data, scale, PHOTO if kind == "photo" else None)
+            pairs = validation_pairs(args.data, scale, kind)
             shipped[name] = evaluate(load_weights(path)[0], pairs, scale)
     draw(curves, args.png, shipped)
     print(f"wrote {args.png}")
@@ -137,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--chunk-minutes", type=float, default=40.0)
     c.add_argument("--only", default="", help="train only these runs, e.g. fmen-s_x4_photo,fmen-s_x4")
 
+    f = sub.add_parser(
+        "photos", help="fetch the unseen validation photographs (Debian packages) into a cache"
+    )
+
     v = sub.add_parser("curves", help="draw every run's validation curve into a PNG")
     v.add_argument("--runs", type=Path, default=Path("runs"))
     v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
@@ -148,15 +178,35 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument(
             "--data", type=Path, default=DATA, help="T91/ and BSD200/ (the validation slice is held out)"
         )
+    for q in (e, c, f):
+        q.add_argument(
+            "--unseen",
+            type=Path,
+            default=None,
+            help="the unseen photographs that export decisions are judged on (default: the user cache)",
+        )
     for q in (t, c):
         q.add_argument("--threads", type=int, default=0)
         q.add_argument("--until", default=None, help="stop cleanly before this local time (HH:MM)")
         q.add_argument("--hours", type=float, default=None, help="stop cleanly after this many hours")
     args = p.parse_args(argv)
+    if getattr(args, "unseen", False) is None:
+        from fmen_gui.training.photos import default_folder
+
+        args.unseen = default_folder()
     try:
-        {"train": _train, "export": _export, "campaign": _campaign, "curves": _curves}[args.cmd](args)
+        commands = {
+            "train": _train,
+            "export": _export,
+            "campaign": _campaign,
+            "curves": _curves,
+            "photos": _photos,
+        }
+        commands[args.cmd](args)
     except ValueError as exc:
         p.error(str(exc))
+    except RuntimeError as exc:  # a photographs fetch that could not finish
+        sys.exit(f"error: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)
 

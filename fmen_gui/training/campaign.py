@@ -120,6 +120,7 @@ def campaign(
     form: str = "deploy",
     chunk_minutes: float = 40.0,
     photo_margin: float = PHOTO_FIRST_MARGIN,
+    unseen: Path | None = None,
     threads: int = 0,
     log: Callable[[str], object] = print,
 ) -> None:
@@ -169,6 +170,7 @@ def campaign(
                     data=data,
                     only_if_better=True,
                     photo_margin=photo_margin,
+                    unseen=unseen,
                     log=log,
                 )
             if reason == "signal":

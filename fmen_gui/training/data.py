@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fmen_gui.training.degrade import Degradation, degrade
+from fmen_gui.training.degrade import Degradation, condition, degrade
 
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
 
@@ -37,7 +37,14 @@ HOLDOUT: tuple[str, ...] = tuple(
 )
 
 Pair = tuple[np.ndarray, np.ndarray]  # (LR, HR), uint8 HWC RGB
-VAL_SEED = 20220419  # degraded validation images: the same for every run and session
+VAL_SEED = 20220419  # noisy validation images: the same for every run and session
+# What each kind of network is chosen on: the photo networks on the slice as Auto hands it to
+# them (JPEG at two web qualities), with noise, and clean, so that a checkpoint that gives up
+# the clean picture for the degraded ones is not chosen. Equal weight per condition.
+VALIDATION: dict[str, tuple[str, ...]] = {
+    "clean": ("clean",),
+    "photo": ("clean", "jpeg75", "jpeg50", "noise5"),
+}
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -71,15 +78,22 @@ def split(folder: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in images if p.resolve() not in held], val
 
 
-def validation_pairs(folder: Path, scale: int, degradation: Degradation | None = None) -> list[Pair]:
-    """The held-out slice; with ``degradation``, each LR made from its HR with a fixed seed."""
-    pairs = [make_pair(p, scale) for p in split(folder)[1]]
-    if degradation is None:
-        return pairs
-    return [
-        (degrade(hr, scale, np.random.default_rng(VAL_SEED + i), degradation), hr)
-        for i, (_, hr) in enumerate(pairs)
-    ]
+def condition_sets(pairs: list[Pair], kind: str = "clean") -> dict[str, list[Pair]]:
+    """Clean pairs under each of ``VALIDATION[kind]``'s conditions (fixed seeds)."""
+    return {
+        how: [(condition(lr, how, VAL_SEED + i)[0], hr) for i, (lr, hr) in enumerate(pairs)]
+        for how in VALIDATION[kind]
+    }
+
+
+def validation_sets(folder: Path, scale: int, kind: str = "clean") -> dict[str, list[Pair]]:
+    """The held-out slice under each of ``VALIDATION[kind]``'s conditions."""
+    return condition_sets([make_pair(p, scale) for p in split(folder)[1]], kind)
+
+
+def validation_pairs(folder: Path, scale: int, kind: str = "clean") -> list[Pair]:
+    """Every pair of :func:`validation_sets`: its mean PSNR is the run's validation score."""
+    return [pair for pairs in validation_sets(folder, scale, kind).values() for pair in pairs]
 
 
 def benchmark_pairs(folder: Path, scale: int) -> list[Pair]:

@@ -1,9 +1,11 @@
 """Turn a run's best EMA checkpoint into shipped weights, only where it is really better.
 
-"Better" is decided on the held-out validation slice, the same images the run chose its
-checkpoint on: the candidate is compared with the file now in ``weights/``, re-measured on
-that slice (older manifest entries carry no validation figure). Set5 and Set14 are measured
-only here, at export, and written to the manifest for the README; they decide nothing.
+"Better" is decided on images neither network trained on: the unseen photographs of
+:mod:`fmen_gui.training.photos` where they have been fetched, else the held-out validation
+slice (on which the shipped clean files, trained before the slice was set aside, score high:
+a cautious judge). The candidate is compared with the file now in ``weights/``, re-measured on
+the same images under the same conditions. Set5 and Set14 are measured only here, at export,
+and written to the manifest for the README; they decide nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ import torch
 from fmen_gui.arch.detect import load_model
 from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.arch.reparam import reparameterize
-from fmen_gui.training.data import HOLDOUT, benchmark_pairs, validation_pairs
-from fmen_gui.training.degrade import PHOTO
+from fmen_gui.training import photos
+from fmen_gui.training.data import (
+    HOLDOUT,
+    VALIDATION,
+    Pair,
+    benchmark_pairs,
+    condition_sets,
+    validation_pairs,
+)
 from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate
 from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights, save_safetensors
@@ -56,15 +65,25 @@ def export(
     benchmarks: Path = BENCHMARKS,
     only_if_better: bool = False,
     photo_margin: float = PHOTO_FIRST_MARGIN,
+    unseen: Path | None = None,
     log: Callable[[str], object] = print,
 ) -> bool:
     """Export ``run/best.pt`` as ``kind`` weights; return whether ``weights_dir`` changed.
 
-    A photo run is judged on the validation slice degraded as it was trained (fixed seeds).
+    ``unseen``: a folder of :mod:`~fmen_gui.training.photos` to judge on (when complete).
+    Each kind is judged under the conditions it was chosen on
+    (:data:`~fmen_gui.training.data.VALIDATION`; photo: clean, JPEG and noisy, fixed seeds).
     """
     deploy, state = deploy_from_checkpoint(run / "best.pt", model, scale)
-    val_pairs = validation_pairs(data, scale, PHOTO if kind == "photo" else None)
-    val = round(evaluate(deploy, val_pairs, scale), 3)
+    val = round(evaluate(deploy, validation_pairs(data, scale, kind), scale), 3)
+    judge_pairs: list[Pair]
+    if unseen is not None and photos.complete(unseen):
+        judged_on = f"{len(photos.file_names())} unseen photographs"
+        sets = condition_sets(photos.photo_pairs(unseen, scale), kind)
+        judge_pairs = [pair for pairs in sets.values() for pair in pairs]
+        judged = round(evaluate(deploy, judge_pairs, scale), 3)
+    else:
+        judged_on, judge_pairs, judged = "the validation slice", validation_pairs(data, scale, kind), val
     name = weights_name(model, scale, kind)
     dest = weights_dir / name
     # A photo network must beat what those inputs get today: the shipped photo file, or where
@@ -73,19 +92,20 @@ def export(
     # The first photo file becomes what Auto gives every compressed JPEG: it must be clearly
     # better there than the clean network, not a rounding error better.
     margin = photo_margin if rival != dest else 0.0
+    shipped = None
     if only_if_better and rival.exists():
         shipped_model, _ = load_weights(rival)
-        shipped = round(evaluate(shipped_model, val_pairs, scale), 3)
-        if shipped + margin >= val:
+        shipped = round(evaluate(shipped_model, judge_pairs, scale), 3)
+        if shipped + margin >= judged:
             if rival == dest:
-                log(f"kept {dest}: validation {shipped:.3f} dB (shipped) >= {val:.3f} dB ({run})")
+                log(f"kept {dest}: on {judged_on} {shipped:.3f} dB (shipped) >= {judged:.3f} dB ({run})")
             else:
                 log(
-                    f"{dest.name} not written: validation {val:.3f} dB ({run}) is not "
+                    f"{dest.name} not written: on {judged_on} {judged:.3f} dB ({run}) is not "
                     f"{margin:.2f} dB above {rival.name}'s {shipped:.3f} dB"
                 )
             return False
-        log(f"{run}: validation {val:.3f} dB beats {rival.name}'s {shipped:.3f} dB")
+        log(f"{run}: on {judged_on} {judged:.3f} dB beats {rival.name}'s {shipped:.3f} dB")
     psnr = {n: round(evaluate(deploy, benchmark_pairs(benchmarks / n, scale), scale), 3) for n in TEST_SETS}
     save_safetensors(
         deploy, dest, {"model": model, "scale": str(scale), "kind": kind, "format": "fmen-deploy"}
@@ -97,7 +117,12 @@ def export(
             "steps_at_export": int(state.get("step", 0)),
             "best_step": int(state.get("step", 0)),
             "wall_minutes": round(float(state.get("wall", 0.0)) / 60, 1),
-            "validation": {"images": list(HOLDOUT), "psnr": val},
+            "validation": {"images": list(HOLDOUT), "conditions": list(VALIDATION[kind]), "psnr": val},
+            "judged": {
+                "on": judged_on,
+                "psnr": judged,
+                **({"rival": rival.name, "rival_psnr": shipped} if shipped is not None else {}),
+            },
             "trainer": "python -m fmen_gui.training (this project's own code)",
             "data": "T91 + BSD200 less the 10 held-out validation images, "
             + ("LR degraded (see degradation)" if kind == "photo" else "Pillow bicubic LR"),

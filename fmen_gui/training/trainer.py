@@ -48,7 +48,7 @@ from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import Pair, PatchSampler, split, validation_pairs
+from fmen_gui.training.data import Pair, PatchSampler, split, validation_sets
 from fmen_gui.training.degrade import Degradation
 
 EMA_DECAY = 0.999
@@ -231,10 +231,12 @@ class Trainer:
             self.ema.load_state_dict(self.model.state_dict())
         pool, _ = split(cfg.data)
         self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
-        self.val_pairs = validation_pairs(cfg.data, cfg.scale, cfg.degradation)
+        self.val_sets = validation_sets(cfg.data, cfg.scale, self.kind)
+        self.val_by: dict[str, float] = {}  # the last validation, per condition
         self.log(
             f"{cfg.model} ×{cfg.scale} on {self.device} amp={self.amp_dtype} threads={torch.get_num_threads()} "
-            f"train images={len(self.sampler.pairs)} val={len(self.val_pairs)} from step {self.step} "
+            f"train images={len(self.sampler.pairs)} val={len(next(iter(self.val_sets.values())))}"
+            f"×{'/'.join(self.val_sets)} from step {self.step} "
             f"of {sched.total_steps(cfg.schedule)} ({sched.format_schedule(cfg.schedule)})"
         )
 
@@ -335,8 +337,16 @@ class Trainer:
         """The EMA as the app runs it."""
         return self.ema if self.cfg.form == "deploy" else reparameterize(self.ema)
 
+    @property
+    def kind(self) -> str:
+        """What the network is for: ``photo`` when it learns degraded inputs."""
+        return "photo" if self.cfg.degradation else "clean"
+
     def validate(self) -> float:
-        psnr = evaluate(self.deployed(), self.val_pairs, self.cfg.scale)
+        """The EMA's mean Y-PSNR over the slice's conditions (equal weight); the best is kept."""
+        deploy = self.deployed()
+        self.val_by = {how: evaluate(deploy, pairs, self.cfg.scale) for how, pairs in self.val_sets.items()}
+        psnr = float(np.mean(list(self.val_by.values())))
         self.history.append((self.step, round(psnr, 4)))
         if psnr > self.best:
             self.best, self.best_step = psnr, self.step
@@ -403,8 +413,14 @@ class Trainer:
                     window.clear()
                 if self.step % cfg.val_every == 0 or self.step == total:
                     psnr = self.validate()
+                    detail = (
+                        " [" + ", ".join(f"{k} {v:.3f}" for k, v in self.val_by.items()) + "]"
+                        if len(self.val_by) > 1
+                        else ""
+                    )
                     self.log(
-                        f"step {self.step} validation {psnr:.3f} dB (best {self.best:.3f} at {self.best_step})"
+                        f"step {self.step} validation {psnr:.3f} dB{detail} "
+                        f"(best {self.best:.3f} at {self.best_step})"
                     )
                 if self.step % cfg.save_every == 0:
                     self._save(self.last_path)

@@ -1,0 +1,191 @@
+"""Photographs that no network here was trained on: what export decisions are judged on.
+
+Why a second held-out set: the shipped clean networks were trained on all 291 training
+images, the held-out slice (:data:`~fmen_gui.training.data.HOLDOUT`) included, before the
+slice was chosen. On the slice the shipped files score higher than on new pictures, so a
+campaign run that generalises better can still lose to them there (the FMEN-S ×4 run fell
+from the shipped file's 27.915 dB to 27.805 dB on the slice while it learned). The slice is
+still right for choosing a run's own checkpoints (the run never trains on it); "is this
+better than what ships" is asked on these photographs, which neither network saw.
+
+The photographs are the free ones in two Debian packages (GPL-2+; their copyright files are
+kept beside them), fetched with ``apt-get download`` into a cache outside git
+(``python -m fmen_gui.training photos``). They are never committed and never trained on. Each
+is reduced by a whole factor with a box filter (area averaging), which washes out the
+originals' JPEG blocks and sensor noise, and its centre :data:`HR_SIZE` is kept: a size that
+2, 3 and 4 divide, so every scale measures the same pixels.
+
+Hand-written because no library packages "validation photographs from a Debian package";
+the steps are Pillow, ``dpkg-deb`` and ``apt-get``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import platformdirs
+from PIL import Image
+
+from fmen_gui.training.data import Pair, make_pair
+from fmen_gui.weights.registry import APP_NAME
+
+HR_SIZE = (576, 384)  # width, height of each HR crop: divisible by 2, 3 and 4
+LICENSE = "GPL-2+"
+_PLASMA = "usr/share/wallpapers/{}/contents/images/{}"
+# Package → {short name: path inside the package}. Photographs only: the packages' renders and
+# illustrations (flat colour, vector art) would say little about photographs.
+SOURCES: dict[str, dict[str, str]] = {
+    "mate-backgrounds": {
+        name: f"usr/share/backgrounds/mate/nature/{name}.jpg"
+        for name in (
+            "Aqua",
+            "Blinds",
+            "Dune",
+            "FreshFlower",
+            "Garden",
+            "GreenMeadow",
+            "LadyBird",
+            "RainDrops",
+            "Storm",
+            "TwoWings",
+            "Wood",
+            "YellowFlower",
+        )
+    },
+    "plasma-workspace-wallpapers": {
+        name: _PLASMA.format(name, size)
+        for name, size in (
+            ("BytheWater", "2560x1600.jpg"),
+            ("ColdRipple", "2560x1600.jpg"),
+            ("EveningGlow", "2560x1600.jpg"),
+            ("FallenLeaf", "2560x1600.jpg"),
+            ("Grey", "2560x1600.jpg"),
+            ("Kite", "2560x1600.jpg"),
+            ("OneStandsOut", "2560x1600.jpg"),
+            ("Path", "2560x1600.jpg"),
+            ("Volna", "5120x2880.jpg"),
+            ("summer_1am", "2560x1600.jpg"),
+        )
+    },
+}
+MANIFEST = "manifest.json"
+Downloader = Callable[[str, Path], Path]  # (package, folder) -> the .deb it wrote there
+
+
+def default_folder() -> Path:
+    """Where the photographs are cached: the user cache folder, outside the project and git."""
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "validation-photos"
+
+
+def file_names() -> list[str]:
+    """The cached PNGs' names, in a fixed order."""
+    return [f"{package.split('-')[0]}-{name}.png" for package, members in SOURCES.items() for name in members]
+
+
+def complete(folder: Path) -> bool:
+    """Whether ``folder`` holds every photograph and its manifest (a fetch that finished)."""
+    return (folder / MANIFEST).is_file() and all((folder / n).is_file() for n in file_names())
+
+
+def prepare(img: Image.Image) -> Image.Image:
+    """The HR crop of one photograph: box-reduced by the largest whole factor that keeps
+    :data:`HR_SIZE`, then its centre."""
+    img = img.convert("RGB")
+    w, h = HR_SIZE
+    if img.height > img.width:  # portrait: measured the same way, turned
+        img = img.transpose(Image.Transpose.ROTATE_90)
+    factor = min(img.width // w, img.height // h)
+    if factor < 1:
+        raise ValueError(f"a {img.width}×{img.height} photograph is smaller than {w}×{h}")
+    img = img.reduce(factor)
+    left, top = (img.width - w) // 2, (img.height - h) // 2
+    return img.crop((left, top, left + w, top + h))
+
+
+def apt_download(package: str, folder: Path) -> Path:
+    """``apt-get download`` of ``package`` into ``folder`` (Debian's archive; no root needed)."""
+    if shutil.which("apt-get") is None:
+        raise RuntimeError("apt-get is not available: the validation photographs come from Debian packages")
+    done = subprocess.run(
+        ["apt-get", "download", package], cwd=folder, capture_output=True, text=True, timeout=600
+    )
+    debs = sorted(folder.glob(f"{package}_*.deb"))
+    if done.returncode != 0 or not debs:
+        raise RuntimeError(
+            f"apt-get download {package} failed: {(done.stderr or done.stdout).strip()[-300:]}"
+        )
+    return debs[-1]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(folder: Path | None = None, download: Downloader = apt_download) -> Path:
+    """Download, extract and prepare every photograph into ``folder``; return it.
+
+    Built in a temporary folder beside it and renamed into place, so an interrupted fetch
+    leaves no half set behind (:func:`complete` stays false).
+    """
+    folder = folder or default_folder()
+    if complete(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=folder.parent))
+    try:
+        build = work / "photos"
+        build.mkdir()
+        packages = {}
+        for package, members in SOURCES.items():
+            deb = download(package, work)
+            tree = work / package
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True, capture_output=True)
+            version = subprocess.run(
+                ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            copyright_file = tree / "usr" / "share" / "doc" / package / "copyright"
+            if copyright_file.is_file():
+                shutil.copy(copyright_file, build / f"COPYRIGHT-{package}")
+            for name, member in members.items():
+                source = tree / member
+                if not source.is_file():
+                    raise RuntimeError(f"{package} {version} has no {member}")
+                with Image.open(source) as img:
+                    prepare(img).save(build / f"{package.split('-')[0]}-{name}.png")
+            packages[package] = {
+                "version": version,
+                "deb_sha256": _sha256(deb),
+                "files": list(members.values()),
+                "license": LICENSE,
+            }
+        manifest = {
+            "purpose": "unseen validation photographs for export decisions; never trained on",
+            "hr_size": list(HR_SIZE),
+            "preparation": "RGB, box-reduced by the largest whole factor keeping hr_size, centre crop",
+            "packages": packages,
+            "images": file_names(),
+        }
+        (build / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder)  # an incomplete earlier fetch
+        build.rename(folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+def photo_pairs(folder: Path, scale: int) -> list[Pair]:
+    """The photographs as (bicubic LR, HR) pairs, made as the training pairs are."""
+    if not complete(folder):
+        raise FileNotFoundError(f"{folder} does not hold the validation photographs (fetch them first)")
+    return [make_pair(folder / name, scale) for name in file_names()]

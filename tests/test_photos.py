@@ -1,0 +1,108 @@
+"""The unseen validation photographs: preparation, a fetch from (locally built) Debian packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmen_gui.training import photos
+
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is not installed")
+
+
+def _picture(w: int, h: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)).resize(
+        (w, h), Image.Resampling.BICUBIC
+    )
+
+
+def test_prepare_box_reduces_by_a_whole_factor_and_keeps_the_centre() -> None:
+    w, h = photos.HR_SIZE
+    assert w % 12 == 0 and h % 12 == 0  # every scale (2, 3, 4) measures the same pixels
+    img = _picture(2560, 1600, 0)
+    out = photos.prepare(img)
+    assert out.size == (w, h) and out.mode == "RGB"
+    reduced = img.reduce(4)  # the largest whole factor: 2560 // 576 = 1600 // 384 = 4
+    left, top = (reduced.width - w) // 2, (reduced.height - h) // 2
+    assert np.array_equal(np.asarray(out), np.asarray(reduced.crop((left, top, left + w, top + h))))
+    assert photos.prepare(_picture(1600, 2560, 1)).size == (w, h)  # portrait: turned
+    assert photos.prepare(_picture(w, h, 2).convert("L")).mode == "RGB"
+    with pytest.raises(ValueError, match="smaller than"):
+        photos.prepare(_picture(w - 1, h, 3))
+
+
+def _fake_downloader(root: Path, calls: list[str], missing: str | None = None, fail: str | None = None):
+    """Builds each package as a real .deb holding pictures at the listed paths."""
+
+    def download(package: str, folder: Path) -> Path:
+        calls.append(package)
+        if package == fail:
+            raise RuntimeError(f"apt-get download {package} failed: no network")
+        tree = root / f"tree-{package}"
+        (tree / "DEBIAN").mkdir(parents=True)
+        (tree / "DEBIAN" / "control").write_text(
+            f"Package: {package}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n"
+        )
+        doc = tree / "usr" / "share" / "doc" / package
+        doc.mkdir(parents=True)
+        (doc / "copyright").write_text(f"Files: *\nLicense: GPL-2+\nComment: {package}\n")
+        for i, member in enumerate(photos.SOURCES[package].values()):
+            if member == missing:
+                continue
+            (tree / member).parent.mkdir(parents=True, exist_ok=True)
+            _picture(1200, 800, i).save(tree / member, quality=90)
+        deb = folder / f"{package}_1.0-1_all.deb"
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)], check=True, capture_output=True
+        )
+        return deb
+
+    return download
+
+
+@needs_dpkg
+def test_fetch_prepares_every_photograph_with_its_licence(tmp_path: Path) -> None:
+    calls: list[str] = []
+    folder = tmp_path / "cache" / "photos"
+    assert not photos.complete(folder)
+    assert photos.fetch(folder, _fake_downloader(tmp_path, calls)) == folder
+    assert photos.complete(folder) and calls == list(photos.SOURCES)
+    manifest = json.loads((folder / photos.MANIFEST).read_text())
+    assert manifest["images"] == photos.file_names() and len(photos.file_names()) == 22
+    for package, entry in manifest["packages"].items():
+        assert entry["version"] == "1.0-1" and entry["license"] == "GPL-2+" and len(entry["deb_sha256"]) == 64
+        assert package in (folder / f"COPYRIGHT-{package}").read_text()
+    pairs = photos.photo_pairs(folder, 4)
+    assert len(pairs) == 22 and all(
+        lr.shape == (96, 144, 3) and hr.shape == (384, 576, 3) for lr, hr in pairs
+    )
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["photos"]  # no work folder left
+    # A second fetch finds the set complete and downloads nothing.
+    photos.fetch(folder, _fake_downloader(tmp_path / "again", calls))
+    assert len(calls) == 2
+
+
+@needs_dpkg
+def test_a_failed_fetch_leaves_nothing_half_made(tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / "photos"
+    with pytest.raises(RuntimeError, match="no network"):
+        photos.fetch(folder, _fake_downloader(tmp_path, [], fail="plasma-workspace-wallpapers"))
+    assert not folder.exists() and list((tmp_path / "cache").iterdir()) == []
+    gone = photos.SOURCES["mate-backgrounds"]["Dune"]
+    with pytest.raises(RuntimeError, match=f"has no {gone}"):
+        photos.fetch(folder, _fake_downloader(tmp_path / "b", [], missing=gone))
+    assert not photos.complete(folder)
+    with pytest.raises(FileNotFoundError, match="fetch them first"):
+        photos.photo_pairs(folder, 4)
+
+
+def test_the_cache_lives_outside_the_project() -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert root not in photos.default_folder().resolve().parents
