@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -106,3 +107,25 @@ def test_a_failed_fetch_leaves_nothing_half_made(tmp_path: Path) -> None:
 def test_the_cache_lives_outside_the_project() -> None:
     root = Path(__file__).resolve().parents[1]
     assert root not in photos.default_folder().resolve().parents
+
+
+def test_the_campaign_uses_the_photographs_or_says_it_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fmen_gui.training import __main__ as cli
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in photos.file_names():
+        (folder / name).write_bytes(b"")
+    (folder / photos.MANIFEST).write_text("{}")
+    args = SimpleNamespace(unseen=folder)
+    assert cli._unseen(args) == folder  # complete: used as it is, nothing fetched
+
+    def offline(dest: Path) -> Path:
+        raise RuntimeError("apt-get is not available: the validation photographs come from Debian packages")
+
+    monkeypatch.setattr(photos, "fetch", offline)
+    assert cli._unseen(SimpleNamespace(unseen=tmp_path / "none")) is None
+    said = capsys.readouterr().out
+    assert "apt-get is not available" in said and "judged on the validation slice" in said
