@@ -398,15 +398,29 @@ def test_training_cli_rejects_a_bad_schedule() -> None:
 
 
 def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) -> None:
-    from fmen_gui.training.curves import draw, histories
+    from fmen_gui.training.curves import condition_histories, draw, histories
 
     Trainer(_cfg(data, tmp_path / "runs" / "fmen-s_x2")).train()
     curves = histories(tmp_path / "runs")
     assert list(curves) == ["fmen-s_x2"] and [s for s, _ in curves["fmen-s_x2"]] == [2, 4, 6]
     png = tmp_path / "docs" / "curves.png"
-    draw(curves, png, {"fmen-s_x2": 30.0})
+    draw(curves, png, {"fmen-s_x2": (30.0, "shipped fmen_s_x2")})
     with Image.open(png) as im:
         pixels = np.asarray(im.convert("RGB"))
-    assert im.size == (900, 520) and (pixels != 255).any(axis=2).mean() > 0.01
+    assert im.size == (900, 260) and (pixels != 255).any(axis=2).mean() > 0.01
+    # A photo run (validated under four conditions) gets a second panel: change per condition.
+    cfg = _cfg(data, tmp_path / "runs" / "fmen-s_x2_photo", degradation=PHOTO)
+    Trainer(cfg).train()
+    by = condition_histories(tmp_path / "runs")
+    assert list(by) == ["fmen-s_x2_photo"] and set(by["fmen-s_x2_photo"]) == {
+        "clean",
+        "jpeg75",
+        "jpeg50",
+        "noise5",
+    }
+    assert [s for s, _ in by["fmen-s_x2_photo"]["jpeg75"]] == [2, 4, 6]
+    draw(histories(tmp_path / "runs"), png, by_condition=by)
+    with Image.open(png) as im:
+        assert im.size == (900, 3 * 260)
     with pytest.raises(SystemExit, match="no validation history"):
         draw({}, png)

@@ -107,23 +107,23 @@ def _campaign(args: argparse.Namespace) -> None:
 
 
 def _curves(args: argparse.Namespace) -> None:
-    from fmen_gui.training.curves import draw, histories
+    from fmen_gui.training.curves import condition_histories, draw, histories
     from fmen_gui.training.data import validation_pairs
-    from fmen_gui.training.export import weights_name
+    from fmen_gui.training.export import rival_file
     from fmen_gui.training.trainer import evaluate
     from fmen_gui.weights.loading import load_weights
 
     curves = histories(args.runs)
     shipped = {}
-    for name in curves:  # the shipped file's score on the same slice, for the dashed line
+    for name in curves:  # what the run must beat, on the same images, for the dashed line
         model, rest = name.rsplit("_x", 1)
         scale_text, _, kind = rest.partition("_")
         scale, kind = int(scale_text), kind or "clean"
-        path = args.weights_dir / weights_name(model, scale, kind)
+        path = rival_file(args.weights_dir, model, scale, kind)
         if path.exists():
-            pairs = validation_pairs(args.data, scale, kind)
-            shipped[name] = evaluate(load_weights(path)[0], pairs, scale)
-    draw(curves, args.png, shipped)
+            score = evaluate(load_weights(path)[0], validation_pairs(args.data, scale, kind), scale)
+            shipped[name] = (score, f"shipped {path.stem}")
+    draw(curves, args.png, shipped, condition_histories(args.runs))
     print(f"wrote {args.png}")
 
 

@@ -100,6 +100,7 @@ def save_seed(trainer: Trainer, path: Path) -> Path:
         "step": trainer.step,
         "wall": trainer.wall,
         "history": trainer.history,
+        "history_by": trainer.history_by,
         "schedule": sched.format_schedule(trainer.cfg.schedule),
     }
     torch.save(state, tmp)

@@ -45,6 +45,13 @@ def weights_name(model: str, scale: int, kind: str = "clean") -> str:
     return f"{model.replace('-', '_')}_x{scale}{suffix}.safetensors"
 
 
+def rival_file(weights_dir: Path, model: str, scale: int, kind: str = "clean") -> Path:
+    """What a run of ``kind`` must beat: the shipped file of its kind, or where a photo file
+    does not exist yet, the clean one (what those inputs get today; the run starts from it)."""
+    own = weights_dir / weights_name(model, scale, kind)
+    return own if own.exists() else weights_dir / weights_name(model, scale)
+
+
 def deploy_from_checkpoint(path: Path, model: str, scale: int) -> tuple[FMEN, dict[str, Any]]:
     """The deploy-form network of a run's checkpoint, whichever form the run trained."""
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -86,9 +93,7 @@ def export(
         judged_on, judge_pairs, judged = "the validation slice", validation_pairs(data, scale, kind), val
     name = weights_name(model, scale, kind)
     dest = weights_dir / name
-    # A photo network must beat what those inputs get today: the shipped photo file, or where
-    # there is none yet the clean one (the run starts from it, so its first "best" is no gain).
-    rival = dest if dest.exists() else weights_dir / weights_name(model, scale)
+    rival = rival_file(weights_dir, model, scale, kind)
     # The first photo file becomes what Auto gives every compressed JPEG: it must be clearly
     # better there than the clean network, not a rounding error better.
     margin = photo_margin if rival != dest else 0.0

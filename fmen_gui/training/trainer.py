@@ -213,6 +213,7 @@ class Trainer:
         self.best_step = 0
         self.wall = 0.0
         self.history: list[tuple[int, float]] = []  # (step, validation dB) of every validation
+        self.history_by: list[tuple[int, dict[str, float]]] = []  # the same, per condition
         # The EMA's decay warms up only for a network that starts from nothing; one that starts
         # from trained weights keeps their average from the first step (warming up would hand
         # the EMA to the first, noisiest steps of the new learning rate).
@@ -258,6 +259,7 @@ class Trainer:
             self.step = int(state["step"])
             self.wall = float(state.get("wall", 0.0))
             self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
+            self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
         self.log(f"initialised from {path} at step {self.step}; fresh: {', '.join(skipped) or 'nothing'}")
 
     def log(self, text: str) -> None:
@@ -281,6 +283,7 @@ class Trainer:
             "best_step": self.best_step,
             "wall": self.wall,
             "history": self.history,
+            "history_by": self.history_by,
             "ema_warmup": self.ema_warmup,
             "form": self.cfg.form,
             "schedule": sched.format_schedule(self.cfg.schedule),
@@ -309,6 +312,7 @@ class Trainer:
         self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
         self.wall = state["wall"]
         self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
+        self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
         self.ema_warmup = bool(state.get("ema_warmup", True))
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = json.loads(state["np_rng"])
@@ -348,6 +352,7 @@ class Trainer:
         self.val_by = {how: evaluate(deploy, pairs, self.cfg.scale) for how, pairs in self.val_sets.items()}
         psnr = float(np.mean(list(self.val_by.values())))
         self.history.append((self.step, round(psnr, 4)))
+        self.history_by.append((self.step, {k: round(v, 4) for k, v in self.val_by.items()}))
         if psnr > self.best:
             self.best, self.best_step = psnr, self.step
             self._save(
@@ -359,6 +364,7 @@ class Trainer:
                     "wall": self.wall,
                     "best": psnr,
                     "history": self.history,
+                    "history_by": self.history_by,
                 },
             )
         return psnr
