@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from fmen_gui.engine import devices
 from fmen_gui.training import campaign as camp
 from fmen_gui.training import photos
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import HOLDOUT, PatchSampler, split, validation_pairs
+from fmen_gui.training.data import HOLDOUT, PatchSampler, make_pair, split
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import export
 from fmen_gui.training.trainer import TrainConfig, Trainer, evaluate
@@ -49,6 +50,19 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(path)
     return root
+
+
+@pytest.fixture()
+def unseen(tmp_path: Path) -> Path:
+    """Stand-ins for the fetched photographs (see test_photos.py for a real fetch)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in photos.file_names():
+        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((72, 48), Image.Resampling.BICUBIC).save(folder / name)
+    (folder / photos.MANIFEST).write_text("{}")
+    return folder
 
 
 def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
@@ -166,7 +180,7 @@ def test_the_deploy_form_continues_a_weights_file_and_exports_what_it_trained(
     bench = need(BENCHMARK)
     shipped = ROOT / "weights" / "fmen_s_x2.safetensors"
     t = Trainer(_cfg(data, tmp_path / "run", form="deploy", init=shipped))
-    start = evaluate(load_weights(shipped)[0], validation_pairs(data, 2), 2)
+    start = evaluate(load_weights(shipped)[0], [make_pair(p, 2) for p in split(data)[1]], 2)
     assert t.step == 0 and t.validate() == pytest.approx(start, abs=1e-9)  # nothing lost at the start
     assert t.train() == "finished"
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
@@ -239,23 +253,19 @@ def test_export_only_if_better_judges_on_the_validation_slice(data: Path, tmp_pa
     assert (weights / "fmen_s_x2.safetensors").read_bytes() == before
 
 
-def test_export_is_judged_on_the_unseen_photographs_where_fetched(data: Path, tmp_path: Path) -> None:
+def test_export_is_judged_on_the_unseen_photographs_where_fetched(
+    data: Path, unseen: Path, tmp_path: Path
+) -> None:
     """Neither network trained on them: the shipped file's edge on the slice does not count."""
     bench = need(BENCHMARK)
-    unseen = tmp_path / "photos"
-    unseen.mkdir()
-    rng = np.random.default_rng(5)
-    for name in photos.file_names():  # stand-ins for the fetched photographs
-        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((72, 48), Image.Resampling.BICUBIC).save(unseen / name)
-    (unseen / photos.MANIFEST).write_text("{}")
     weights = tmp_path / "weights"
     weights.mkdir()
     Trainer(_cfg(data, tmp_path / "run")).train()
     kw = {"weights_dir": weights, "data": data, "benchmarks": bench, "unseen": unseen}
     assert export("fmen-s", 2, tmp_path / "run", only_if_better=True, **kw)
-    judged = json.loads((weights / "manifest.json").read_text())["weights"][0]["training"]["judged"]
+    judged = json.loads((weights / "manifest.json").read_text())["weights"][0]["training"]["validation"]
     assert judged["on"] == "22 unseen photographs" and "rival" not in judged
+    assert judged["images"] == photos.file_names() and judged["conditions"] == ["clean"]
     shutil.copy(ROOT / "weights" / "fmen_s_x2.safetensors", weights / "fmen_s_x2.safetensors")
     said: list[str] = []
     assert not export("fmen-s", 2, tmp_path / "run", only_if_better=True, log=said.append, **kw)
@@ -265,6 +275,29 @@ def test_export_is_judged_on_the_unseen_photographs_where_fetched(data: Path, tm
     said.clear()
     assert not export("fmen-s", 2, tmp_path / "run", only_if_better=True, log=said.append, **kw)
     assert "on the validation slice" in said[0]
+
+
+def test_a_run_moved_to_other_validation_images_starts_its_curve_again(
+    data: Path, unseen: Path, tmp_path: Path
+) -> None:
+    """Scores on different images do not compare: the best and the curve restart, the weights go on."""
+    plan = sched.parse("l1:4@12:1e-4,l2:4@12:1e-5")
+    first = Trainer(_cfg(data, tmp_path / "r", schedule=plan))
+    first.train(max_steps=4)
+    assert first.val_on == photos.SLICE and [s for s, _ in first.history] == [2, 4]
+    moved = Trainer(_cfg(data, tmp_path / "r", schedule=plan, unseen=unseen))
+    assert moved.step == 4 and moved.val_on == "22 unseen photographs"
+    assert moved.history == [] and moved.best == -math.inf
+    said = (tmp_path / "r" / "train.log").read_text()
+    assert "validation moves from the validation slice to 22 unseen photographs" in said
+    assert moved.train() == "finished" and [s for s, _ in moved.history] == [6, 8]
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["val_on"] == "22 unseen photographs" and [s for s, _ in state["history_by"]] == [6, 8]
+    record = json.loads((tmp_path / "r" / "record.json").read_text())
+    assert record["validated_on"] == "22 unseen photographs"
+    # Where the same images are found again, nothing restarts.
+    again = Trainer(_cfg(data, tmp_path / "r", schedule=plan, unseen=unseen))
+    assert [s for s, _ in again.history] == [6, 8] and again.best == moved.best
 
 
 def test_a_first_photo_file_must_clearly_beat_the_clean_network(data: Path, tmp_path: Path) -> None:

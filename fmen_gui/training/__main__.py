@@ -40,6 +40,7 @@ def _train(args: argparse.Namespace) -> None:
         init=args.init,
         form=args.form,
         degradation=PHOTO if args.kind == "photo" else None,
+        unseen=args.unseen,
         seed=args.seed,
         deadline=parse_deadline(args.until, args.hours) if (args.until or args.hours) else 0.0,
     )
@@ -108,9 +109,10 @@ def _campaign(args: argparse.Namespace) -> None:
 
 def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.curves import condition_histories, draw, histories
-    from fmen_gui.training.data import validation_pairs
+    from fmen_gui.training.data import condition_sets
     from fmen_gui.training.export import rival_file
-    from fmen_gui.training.trainer import evaluate
+    from fmen_gui.training.photos import validation_images
+    from fmen_gui.training.trainer import score_sets
     from fmen_gui.weights.loading import load_weights
 
     curves = histories(args.runs)
@@ -121,8 +123,8 @@ def _curves(args: argparse.Namespace) -> None:
         scale, kind = int(scale_text), kind or "clean"
         path = rival_file(args.weights_dir, model, scale, kind)
         if path.exists():
-            score = evaluate(load_weights(path)[0], validation_pairs(args.data, scale, kind), scale)
-            shipped[name] = (score, f"shipped {path.stem}")
+            sets = condition_sets(validation_images(args.data, scale, args.unseen)[1], kind)
+            shipped[name] = (score_sets(load_weights(path)[0], sets, scale)[0], f"shipped {path.stem}")
     draw(curves, args.png, shipped, condition_histories(args.runs))
     print(f"wrote {args.png}")
 
@@ -178,12 +180,12 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument(
             "--data", type=Path, default=DATA, help="T91/ and BSD200/ (the validation slice is held out)"
         )
-    for q in (e, c, f):
+    for q in (t, e, c, f, v):
         q.add_argument(
             "--unseen",
             type=Path,
             default=None,
-            help="the unseen photographs that export decisions are judged on (default: the user cache)",
+            help="the unseen photographs that runs are chosen and judged on (default: the user cache)",
         )
     for q in (t, c):
         q.add_argument("--threads", type=int, default=0)

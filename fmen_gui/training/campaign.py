@@ -101,6 +101,7 @@ def save_seed(trainer: Trainer, path: Path) -> Path:
         "wall": trainer.wall,
         "history": trainer.history,
         "history_by": trainer.history_by,
+        "val_on": trainer.val_on,
         "schedule": sched.format_schedule(trainer.cfg.schedule),
     }
     torch.save(state, tmp)
@@ -154,6 +155,7 @@ def campaign(
                 form=form,
                 deadline=end,
                 degradation=PHOTO if run.kind == "photo" else None,
+                unseen=unseen,
             )
             trainer = Trainer(cfg)
             reason = trainer.train()

@@ -1,8 +1,9 @@
 """Training and validation data: the 291 classic images, a fixed held-out slice, patch pairs.
 
-Set5 and Set14 are *test* sets: nothing here reads them. Checkpoints are chosen on
-:data:`HOLDOUT`, ten BSD200 images that never enter the training pool (every 20th file of
-BSD200 in name order, written out so that the slice can never drift with a listing).
+Set5 and Set14 are *test* sets: nothing here reads them. :data:`HOLDOUT` is ten BSD200 images
+that never enter the training pool (every 20th file of BSD200 in name order, written out so
+that the slice can never drift with a listing); checkpoints are chosen on it where the unseen
+photographs of :mod:`fmen_gui.training.photos` have not been fetched.
 Low-resolution images are made once per image with Pillow's antialiased bicubic (close to
 the MATLAB ``imresize`` that made the benchmark inputs), so a training step is only numpy
 slicing plus the network.
@@ -84,16 +85,6 @@ def condition_sets(pairs: list[Pair], kind: str = "clean") -> dict[str, list[Pai
         how: [(condition(lr, how, VAL_SEED + i)[0], hr) for i, (lr, hr) in enumerate(pairs)]
         for how in VALIDATION[kind]
     }
-
-
-def validation_sets(folder: Path, scale: int, kind: str = "clean") -> dict[str, list[Pair]]:
-    """The held-out slice under each of ``VALIDATION[kind]``'s conditions."""
-    return condition_sets([make_pair(p, scale) for p in split(folder)[1]], kind)
-
-
-def validation_pairs(folder: Path, scale: int, kind: str = "clean") -> list[Pair]:
-    """Every pair of :func:`validation_sets`: its mean PSNR is the run's validation score."""
-    return [pair for pairs in validation_sets(folder, scale, kind).values() for pair in pairs]
 
 
 def benchmark_pairs(folder: Path, scale: int) -> list[Pair]:

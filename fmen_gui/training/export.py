@@ -21,15 +21,8 @@ from fmen_gui.arch.detect import load_model
 from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.arch.reparam import reparameterize
 from fmen_gui.training import photos
-from fmen_gui.training.data import (
-    HOLDOUT,
-    VALIDATION,
-    Pair,
-    benchmark_pairs,
-    condition_sets,
-    validation_pairs,
-)
-from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate
+from fmen_gui.training.data import HOLDOUT, VALIDATION, benchmark_pairs, condition_sets
+from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate, score_sets
 from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights, save_safetensors
 from fmen_gui.weights.registry import record_entry
@@ -77,20 +70,14 @@ def export(
 ) -> bool:
     """Export ``run/best.pt`` as ``kind`` weights; return whether ``weights_dir`` changed.
 
-    ``unseen``: a folder of :mod:`~fmen_gui.training.photos` to judge on (when complete).
-    Each kind is judged under the conditions it was chosen on
+    ``unseen``: a folder of :mod:`~fmen_gui.training.photos` to judge on (when complete; else
+    the held-out slice). Each kind is judged under the conditions it was chosen on
     (:data:`~fmen_gui.training.data.VALIDATION`; photo: clean, JPEG and noisy, fixed seeds).
     """
     deploy, state = deploy_from_checkpoint(run / "best.pt", model, scale)
-    val = round(evaluate(deploy, validation_pairs(data, scale, kind), scale), 3)
-    judge_pairs: list[Pair]
-    if unseen is not None and photos.complete(unseen):
-        judged_on = f"{len(photos.file_names())} unseen photographs"
-        sets = condition_sets(photos.photo_pairs(unseen, scale), kind)
-        judge_pairs = [pair for pairs in sets.values() for pair in pairs]
-        judged = round(evaluate(deploy, judge_pairs, scale), 3)
-    else:
-        judged_on, judge_pairs, judged = "the validation slice", validation_pairs(data, scale, kind), val
+    judged_on, base = photos.validation_images(data, scale, unseen)
+    sets = condition_sets(base, kind)
+    judged = round(score_sets(deploy, sets, scale)[0], 3)
     name = weights_name(model, scale, kind)
     dest = weights_dir / name
     rival = rival_file(weights_dir, model, scale, kind)
@@ -100,7 +87,7 @@ def export(
     shipped = None
     if only_if_better and rival.exists():
         shipped_model, _ = load_weights(rival)
-        shipped = round(evaluate(shipped_model, judge_pairs, scale), 3)
+        shipped = round(score_sets(shipped_model, sets, scale)[0], 3)
         if shipped + margin >= judged:
             if rival == dest:
                 log(f"kept {dest}: on {judged_on} {shipped:.3f} dB (shipped) >= {judged:.3f} dB ({run})")
@@ -122,9 +109,10 @@ def export(
             "steps_at_export": int(state.get("step", 0)),
             "best_step": int(state.get("step", 0)),
             "wall_minutes": round(float(state.get("wall", 0.0)) / 60, 1),
-            "validation": {"images": list(HOLDOUT), "conditions": list(VALIDATION[kind]), "psnr": val},
-            "judged": {
+            "validation": {
                 "on": judged_on,
+                "images": list(HOLDOUT) if judged_on == photos.SLICE else photos.file_names(),
+                "conditions": list(VALIDATION[kind]),
                 "psnr": judged,
                 **({"rival": rival.name, "rival_psnr": shipped} if shipped is not None else {}),
             },
@@ -146,5 +134,7 @@ def export(
             "training": record,
         },
     )
-    log(f"exported {dest}: validation {val:.3f} dB, Set5 {psnr['Set5']:.3f} dB, Set14 {psnr['Set14']:.3f} dB")
+    log(
+        f"exported {dest}: on {judged_on} {judged:.3f} dB, Set5 {psnr['Set5']:.3f} dB, Set14 {psnr['Set14']:.3f} dB"
+    )
     return True

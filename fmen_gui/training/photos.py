@@ -5,8 +5,9 @@ images, the held-out slice (:data:`~fmen_gui.training.data.HOLDOUT`) included, b
 slice was chosen. On the slice the shipped files score higher than on new pictures, so a
 campaign run that generalises better can still lose to them there (the FMEN-S ×4 run fell
 from the shipped file's 27.915 dB to 27.805 dB on the slice while it learned). The slice is
-still right for choosing a run's own checkpoints (the run never trains on it); "is this
-better than what ships" is asked on these photographs, which neither network saw.
+held out from every campaign run, but these photographs are fairer still: runs are chosen
+and "is this better than what ships" is asked on them (where they have been fetched), and
+neither the run nor the shipped file ever saw them.
 
 The photographs are the free ones in two Debian packages (GPL-2+; their copyright files are
 kept beside them), fetched with ``apt-get download`` into a cache outside git
@@ -32,7 +33,7 @@ from pathlib import Path
 import platformdirs
 from PIL import Image
 
-from fmen_gui.training.data import Pair, make_pair
+from fmen_gui.training.data import Pair, make_pair, split
 from fmen_gui.weights.registry import APP_NAME
 
 HR_SIZE = (576, 384)  # width, height of each HR crop: divisible by 2, 3 and 4
@@ -189,3 +190,14 @@ def photo_pairs(folder: Path, scale: int) -> list[Pair]:
     if not complete(folder):
         raise FileNotFoundError(f"{folder} does not hold the validation photographs (fetch them first)")
     return [make_pair(folder / name, scale) for name in file_names()]
+
+
+SLICE = "the validation slice"
+
+
+def validation_images(data: Path, scale: int, unseen: Path | None) -> tuple[str, list[Pair]]:
+    """(what they are, clean pairs) of the images runs are chosen and judged on: the unseen
+    photographs where ``unseen`` holds them all, else the held-out slice of ``data``."""
+    if unseen is not None and complete(unseen):
+        return f"{len(file_names())} unseen photographs", photo_pairs(unseen, scale)
+    return SLICE, [make_pair(p, scale) for p in split(data)[1]]

@@ -20,7 +20,10 @@ Built for a long campaign on idle CPUs, resumed many times:
   resumed run continues exactly where an uninterrupted one would have been;
 - the exponential moving average of the weights (decay 0.999) is what gets validated and
   exported: on small batches it is worth a few tenths of a dB over the raw weights;
-- checkpoints are chosen on :data:`~fmen_gui.training.data.HOLDOUT`, never on Set5/Set14;
+- checkpoints are chosen on images the run never trains on, never on Set5/Set14: the unseen
+  photographs of :mod:`~fmen_gui.training.photos` where fetched, else
+  :data:`~fmen_gui.training.data.HOLDOUT`; a run that moves between them starts its curve
+  and its best again;
 - fp32 on CPUs without bf16 in hardware (emulated bf16 is several times slower), bf16
   autocast where it is native, fp16 autocast with a grad scaler on CUDA;
 - SIGTERM/SIGINT and a wall-clock deadline end the run after the current step, saved.
@@ -48,8 +51,9 @@ from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import Pair, PatchSampler, split, validation_sets
+from fmen_gui.training.data import Pair, PatchSampler, condition_sets, split
 from fmen_gui.training.degrade import Degradation
+from fmen_gui.training.photos import SLICE, validation_images
 
 EMA_DECAY = 0.999
 DATA = Path("../shared/data/train")
@@ -74,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     deadline: float = 0.0  # time.time() after which the run saves and stops; 0 = none
     degradation: Degradation | None = None  # the photo models' inputs; None = clean bicubic
+    unseen: Path | None = None  # the unseen photographs to validate on (see photos.py), if fetched
 
     def describe(self) -> dict[str, str]:
         return {
@@ -114,6 +119,12 @@ def evaluate(deploy: FMEN, pairs: list[Pair], scale: int) -> float:
         y = run(x)[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
         scores.append(psnr_y(y, hr, scale))
     return float(np.mean(scores))
+
+
+def score_sets(deploy: FMEN, sets: dict[str, list[Pair]], scale: int) -> tuple[float, dict[str, float]]:
+    """The validation score (the mean over conditions, equal weight) and each condition's."""
+    by = {how: evaluate(deploy, pairs, scale) for how, pairs in sets.items()}
+    return float(np.mean(list(by.values()))), by
 
 
 def _to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -214,6 +225,7 @@ class Trainer:
         self.wall = 0.0
         self.history: list[tuple[int, float]] = []  # (step, validation dB) of every validation
         self.history_by: list[tuple[int, dict[str, float]]] = []  # the same, per condition
+        self.history_on = ""  # the images the history was measured on (photos.validation_images)
         # The EMA's decay warms up only for a network that starts from nothing; one that starts
         # from trained weights keeps their average from the first step (warming up would hand
         # the EMA to the first, noisiest steps of the new learning rate).
@@ -232,11 +244,13 @@ class Trainer:
             self.ema.load_state_dict(self.model.state_dict())
         pool, _ = split(cfg.data)
         self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
-        self.val_sets = validation_sets(cfg.data, cfg.scale, self.kind)
+        self.val_on, base = validation_images(cfg.data, cfg.scale, cfg.unseen)
+        self.val_sets = condition_sets(base, self.kind)
         self.val_by: dict[str, float] = {}  # the last validation, per condition
+        self._check_validation_images()
         self.log(
             f"{cfg.model} ×{cfg.scale} on {self.device} amp={self.amp_dtype} threads={torch.get_num_threads()} "
-            f"train images={len(self.sampler.pairs)} val={len(next(iter(self.val_sets.values())))}"
+            f"train images={len(self.sampler.pairs)} val={self.val_on}"
             f"×{'/'.join(self.val_sets)} from step {self.step} "
             f"of {sched.total_steps(cfg.schedule)} ({sched.format_schedule(cfg.schedule)})"
         )
@@ -260,6 +274,7 @@ class Trainer:
             self.wall = float(state.get("wall", 0.0))
             self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
             self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
+            self.history_on = str(state.get("val_on", SLICE))
         self.log(f"initialised from {path} at step {self.step}; fresh: {', '.join(skipped) or 'nothing'}")
 
     def log(self, text: str) -> None:
@@ -284,6 +299,7 @@ class Trainer:
             "wall": self.wall,
             "history": self.history,
             "history_by": self.history_by,
+            "val_on": self.val_on,
             "ema_warmup": self.ema_warmup,
             "form": self.cfg.form,
             "schedule": sched.format_schedule(self.cfg.schedule),
@@ -313,6 +329,7 @@ class Trainer:
         self.wall = state["wall"]
         self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
         self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
+        self.history_on = str(state.get("val_on", SLICE))
         self.ema_warmup = bool(state.get("ema_warmup", True))
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = json.loads(state["np_rng"])
@@ -341,6 +358,19 @@ class Trainer:
         """The EMA as the app runs it."""
         return self.ema if self.cfg.form == "deploy" else reparameterize(self.ema)
 
+    def _check_validation_images(self) -> None:
+        """A run resumed on other validation images (the photographs fetched since, or not on
+        this machine) starts its curve and its best again: scores on different images do not
+        compare. Its weights and schedule go on."""
+        if self.history and self.history_on and self.history_on != self.val_on:
+            self.log(
+                f"validation moves from {self.history_on} to {self.val_on}: "
+                f"the best ({self.best:.3f} dB at {self.best_step}) and the curve start again"
+            )
+            self.history, self.history_by = [], []
+            self.best, self.best_step = -math.inf, 0
+        self.history_on = self.val_on
+
     @property
     def kind(self) -> str:
         """What the network is for: ``photo`` when it learns degraded inputs."""
@@ -348,9 +378,7 @@ class Trainer:
 
     def validate(self) -> float:
         """The EMA's mean Y-PSNR over the slice's conditions (equal weight); the best is kept."""
-        deploy = self.deployed()
-        self.val_by = {how: evaluate(deploy, pairs, self.cfg.scale) for how, pairs in self.val_sets.items()}
-        psnr = float(np.mean(list(self.val_by.values())))
+        psnr, self.val_by = score_sets(self.deployed(), self.val_sets, self.cfg.scale)
         self.history.append((self.step, round(psnr, 4)))
         self.history_by.append((self.step, {k: round(v, 4) for k, v in self.val_by.items()}))
         if psnr > self.best:
@@ -365,6 +393,7 @@ class Trainer:
                     "best": psnr,
                     "history": self.history,
                     "history_by": self.history_by,
+                    "val_on": self.val_on,
                 },
             )
         return psnr
@@ -400,10 +429,10 @@ class Trainer:
         window: list[float] = []
         tick = time.perf_counter()
         reason = "finished"
-        if self.step == 0 and not self.history and not self.ema_warmup:
-            # A run from trained weights: its curve starts at what it starts from, and a
-            # checkpoint is only "best" once it beats that.
-            self.log(f"step 0 validation {self.validate():.3f} dB (the weights it starts from)")
+        if not self.history and not self.ema_warmup:
+            # A run from trained weights (or moved to other validation images): its curve
+            # starts at what it starts from, and a checkpoint is only "best" once it beats that.
+            self.log(f"step {self.step} validation {self.validate():.3f} dB (the weights it starts from)")
         with StopRequest() as stop:
             while self.step < total:
                 window.append(self.train_step())
@@ -458,6 +487,7 @@ class Trainer:
             "hardware": f"{cpu_name()} ({torch.get_num_threads()} threads)"
             + (f", {torch.cuda.get_device_name(0)}" if self.device.type == "cuda" else ""),
             "best_validation": round(self.best, 3),
+            "validated_on": self.val_on,
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
             "config": self.cfg.describe(),
             **({"degradation": self.cfg.degradation.describe()} if self.cfg.degradation else {}),
