@@ -377,7 +377,7 @@ class Trainer:
         return "photo" if self.cfg.degradation else "clean"
 
     def validate(self) -> float:
-        """The EMA's mean Y-PSNR over the slice's conditions (equal weight); the best is kept."""
+        """The EMA's mean Y-PSNR over its validation images' conditions (equal weight); the best is kept."""
         psnr, self.val_by = score_sets(self.deployed(), self.val_sets, self.cfg.scale)
         self.history.append((self.step, round(psnr, 4)))
         self.history_by.append((self.step, {k: round(v, 4) for k, v in self.val_by.items()}))
