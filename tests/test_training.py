@@ -266,6 +266,7 @@ def test_export_is_judged_on_the_unseen_photographs_where_fetched(
     judged = json.loads((weights / "manifest.json").read_text())["weights"][0]["training"]["validation"]
     assert judged["on"] == "22 unseen photographs" and "rival" not in judged
     assert judged["images"] == photos.file_names() and judged["conditions"] == ["clean"]
+    assert judged["psnr_by_condition"]["clean"] == judged["psnr"]
     shutil.copy(ROOT / "weights" / "fmen_s_x2.safetensors", weights / "fmen_s_x2.safetensors")
     said: list[str] = []
     assert not export("fmen-s", 2, tmp_path / "run", only_if_better=True, log=said.append, **kw)

@@ -77,7 +77,8 @@ def export(
     deploy, state = deploy_from_checkpoint(run / "best.pt", model, scale)
     judged_on, base = photos.validation_images(data, scale, unseen)
     sets = condition_sets(base, kind)
-    judged = round(score_sets(deploy, sets, scale)[0], 3)
+    judged, by = score_sets(deploy, sets, scale)
+    judged = round(judged, 3)
     name = weights_name(model, scale, kind)
     dest = weights_dir / name
     rival = rival_file(weights_dir, model, scale, kind)
@@ -114,6 +115,7 @@ def export(
                 "images": list(HOLDOUT) if judged_on == photos.SLICE else photos.file_names(),
                 "conditions": list(VALIDATION[kind]),
                 "psnr": judged,
+                "psnr_by_condition": {k: round(v, 3) for k, v in by.items()},
                 **({"rival": rival.name, "rival_psnr": shipped} if shipped is not None else {}),
             },
             "trainer": "python -m fmen_gui.training (this project's own code)",
