@@ -108,14 +108,14 @@ def _campaign(args: argparse.Namespace) -> None:
 
 
 def _curves(args: argparse.Namespace) -> None:
-    from fmen_gui.training.curves import condition_histories, draw, histories
+    from fmen_gui.training.curves import condition_histories, draw, histories, validated_on
     from fmen_gui.training.data import condition_sets
     from fmen_gui.training.export import rival_file
-    from fmen_gui.training.photos import validation_images
+    from fmen_gui.training.photos import SLICE, validation_images
     from fmen_gui.training.trainer import score_sets
     from fmen_gui.weights.loading import load_weights
 
-    curves = histories(args.runs)
+    curves, on = histories(args.runs), validated_on(args.runs)
     shipped = {}
     for name in curves:  # what the run must beat, on the same images, for the dashed line
         model, rest = name.rsplit("_x", 1)
@@ -123,7 +123,8 @@ def _curves(args: argparse.Namespace) -> None:
         scale, kind = int(scale_text), kind or "clean"
         path = rival_file(args.weights_dir, model, scale, kind)
         if path.exists():
-            sets = condition_sets(validation_images(args.data, scale, args.unseen)[1], kind)
+            unseen = None if on[name] == SLICE else args.unseen  # the images its curve is on
+            sets = condition_sets(validation_images(args.data, scale, unseen)[1], kind)
             shipped[name] = (score_sets(load_weights(path)[0], sets, scale)[0], f"shipped {path.stem}")
     draw(curves, args.png, shipped, condition_histories(args.runs))
     print(f"wrote {args.png}")

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from fmen_gui.training.photos import SLICE
+
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
 WIDTH, PANEL_HEIGHT, MARGIN = 900, 260, 60
 Curve = list[tuple[int, float]]
@@ -33,6 +35,11 @@ def _load(root: Path) -> dict[str, dict]:
 def histories(root: Path) -> dict[str, Curve]:
     """Each run's (step, mean validation dB)."""
     return {name: [(int(s), float(v)) for s, v in st["history"]] for name, st in _load(root).items()}
+
+
+def validated_on(root: Path) -> dict[str, str]:
+    """Which images each run's history was measured on (see ``photos.validation_images``)."""
+    return {name: str(st.get("val_on", SLICE)) for name, st in _load(root).items()}
 
 
 def condition_histories(root: Path) -> dict[str, dict[str, Curve]]:
