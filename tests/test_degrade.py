@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
+import json
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,28 @@ def test_kernel_is_normalised_and_rotates() -> None:
 
 
 def test_ranges_are_written_down() -> None:
-    d = PHOTO.describe()
-    assert d["jpeg_quality"] == [40, 95] and d["noise_sigma"] == [1.0, 6.0] and d["blur_p"] == 0.1
-    assert d["resize_weights"] == [0.8, 0.1, 0.1] and d["jpeg_p"] == 0.7 and d["noise_p"] == 0.15
+    """Every field goes into the manifest, as JSON (tuples as lists), and reads back the same."""
+    d = json.loads(json.dumps(PHOTO.describe()))
+    assert set(d) == {f.name for f in fields(Degradation)}
+    assert Degradation(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) == PHOTO
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"jpeg_p": 1.5},
+        {"noise_p": -0.1},
+        {"blur_sigma": (0.8, 0.2)},
+        {"noise_sigma": (0.0, 5.0)},
+        {"jpeg_quality": (50, 101)},
+        {"blur_kernel": 6},
+        {"resize_weights": (0.0, 0.0, 0.0)},
+        {"resize_weights": (1.0, 0.0)},
+    ],
+)
+def test_impossible_mixes_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        replace(PHOTO, **bad)
 
 
 def test_named_conditions(hr: np.ndarray) -> None:

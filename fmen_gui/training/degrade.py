@@ -46,17 +46,36 @@ CONDITIONS = ("clean", "jpeg95", "jpeg75", "jpeg50", "noise5")  # what the quali
 
 @dataclass(frozen=True)
 class Degradation:
-    blur_p: float = 0.1
+    blur_p: float = 0.05
     blur_sigma: tuple[float, float] = (0.2, 0.8)
     blur_kernel: int = 7  # odd side of the blur kernel, HR pixels
-    resize_weights: tuple[float, float, float] = (0.8, 0.1, 0.1)  # of RESIZE_KERNELS
-    noise_p: float = 0.15
-    noise_sigma: tuple[float, float] = (1.0, 6.0)
+    resize_weights: tuple[float, float, float] = (0.9, 0.05, 0.05)  # of RESIZE_KERNELS
+    noise_p: float = 0.1
+    noise_sigma: tuple[float, float] = (1.0, 5.0)
     noise_gray_p: float = 0.4
     poisson_p: float = 0.2
     poisson_scale: tuple[float, float] = (0.05, 0.5)
     jpeg_p: float = 0.7
-    jpeg_quality: tuple[int, int] = (40, 95)
+    jpeg_quality: tuple[int, int] = (50, 95)
+
+    def __post_init__(self) -> None:
+        """A mix that cannot be what its fields say is refused when made, not met mid-run."""
+        for name in ("blur_p", "noise_p", "noise_gray_p", "poisson_p", "jpeg_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability, not {getattr(self, name)}")
+        for name in ("blur_sigma", "noise_sigma", "poisson_scale", "jpeg_quality"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be a range 0 < low <= high, not {(lo, hi)}")
+        if self.jpeg_quality[1] > 100:
+            raise ValueError(f"jpeg_quality goes up to 100, not {self.jpeg_quality[1]}")
+        if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
+            raise ValueError(f"blur_kernel is an odd side in pixels, not {self.blur_kernel}")
+        weights = self.resize_weights
+        if len(weights) != len(RESIZE_KERNELS) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(
+                f"resize_weights must weigh each of the {len(RESIZE_KERNELS)} kernels, not {weights}"
+            )
 
     def describe(self) -> dict[str, object]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
