@@ -210,7 +210,7 @@ def test_sigterm_stops_after_the_step_with_everything_saved(data: Path, tmp_path
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, "".join(lines) + rest
-    assert "stopped (signal)" in rest
+    assert "stopped (signal SIGTERM)" in rest  # named, so that a surprise stop can be traced
     state = torch.load(out / "last.pt", weights_only=True)
     assert state["step"] >= 20 and "ema" in state and "opt" in state
     assert not list(out.glob("*.tmp"))

@@ -89,13 +89,20 @@ def _panel(
         for s, v in curve:
             x, y = xy(s, v)
             d.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-        d.text((right - 250, y0 + 6 + 14 * i), label, fill=colour)
+        _legend(d, (right - 250, y0 + 6 + 16 * i), label, colour)
         if label in dashed:
             level, words = dashed[label]
             y = xy(0, level)[1]
             for x0 in range(left, right, 12):
                 d.line((x0, y, x0 + 6, y), fill=colour)
-            d.text((left + 5, y - 14), f"{words}: {level:.3f}", fill=colour)
+            _legend(d, (left + 5, y - 16), f"{words}: {level:.3f}", colour)
+
+
+def _legend(d: ImageDraw.ImageDraw, at: tuple[float, float], text: str, colour: tuple[int, int, int]) -> None:
+    """Words on a white box: legends sit inside the plot, where curves would cross them."""
+    box = d.textbbox(at, text)
+    d.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill="white")
+    d.text(at, text, fill=colour)
 
 
 def draw(

@@ -470,8 +470,9 @@ class Trainer:
                 break
         self._save(self.last_path)
         self.write_record()
+        why = f"{reason} {signal.Signals(stop.signal).name}" if stop.signal is not None else reason
         self.log(
-            f"stopped ({reason}) at step {self.step}; best validation {self.best:.3f} dB at {self.best_step}"
+            f"stopped ({why}) at step {self.step}; best validation {self.best:.3f} dB at {self.best_step}"
         )
         return reason
 
