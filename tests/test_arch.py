@@ -14,7 +14,7 @@ from fmen_gui.arch.fmen import (
     multiply_adds_per_pixel,
     preset_config,
 )
-from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.arch.reparam import lift, reparameterize
 from fmen_gui.engine.backends.cpu_fused import gate_sigmoid
 from fmen_gui.errors import WeightsError
 
@@ -65,6 +65,39 @@ def test_reparameterize_is_exact(spec: tuple[int, int, int, tuple[int, ...]], sc
     assert a.abs().max() > 1.0, "the check would be vacuous on an all-zero output"
     assert (a - b).abs().max().item() <= 1e-3
     assert set(deploy.state_dict()) == set(FMEN(config, deploy=True).state_dict())
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("spec", CONFIGS, ids=lambda s: f"C{s[0]}-m{s[1]}-d{s[2]}")
+def test_lift_is_the_inverse_of_reparameterize(
+    spec: tuple[int, int, int, tuple[int, ...]], scale: int
+) -> None:
+    config = _config(spec, scale)
+    deploy = reparameterize(_randomise(FMEN(config, deploy=False), seed=hash((spec, scale, 1)) % 2**31))
+    x = torch.rand(2, 3, 19, 23, generator=torch.Generator().manual_seed(2)) * 255
+    train = lift(deploy, calibration=x)
+    assert not train.deploy and not train.training
+    with torch.no_grad():
+        a, b = deploy(x), train(x)
+        assert a.abs().max() > 1.0, "the check would be vacuous on an all-zero output"
+        assert (a - b).abs().max().item() <= 1e-3
+        for name, w in reparameterize(train).state_dict().items():
+            assert torch.allclose(w, deploy.state_dict()[name], atol=1e-4), name
+        # Every expanded channel is live (zero-filled ones would never get a gradient).
+        for m in train.modules():
+            if hasattr(m, "expand_conv"):
+                assert m.expand_conv.weight.abs().sum(dim=(1, 2, 3)).min() > 0
+        # In train mode the BatchNorms use the batch's statistics; on the calibration batch
+        # those are the ones the lift undid, so the network is still the deploy one.
+        train.train()
+        for bn in (m for m in train.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.momentum = 0.0
+        assert (deploy(x) - train(x)).abs().max().item() <= 1e-2
+
+
+def test_lift_refuses_a_train_form_model() -> None:
+    with pytest.raises(ValueError, match="already in train form"):
+        lift(FMEN(_config(CONFIGS[2], 2), deploy=False))
 
 
 @pytest.mark.parametrize("scale", SCALES)

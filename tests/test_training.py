@@ -458,3 +458,17 @@ def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) ->
         assert im.size == (900, 3 * 260)
     with pytest.raises(SystemExit, match="no validation history"):
         draw({}, png)
+
+
+def test_a_run_trained_in_the_other_form_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    folder = tmp_path / "fmen-s_x4"
+    folder.mkdir()
+    torch.save({"form": "deploy", "step": 5}, folder / "last.pt")
+    assert camp.retire_other_form(folder, "deploy") is None and folder.exists()
+    moved = camp.retire_other_form(folder, "train")
+    assert moved == tmp_path / "fmen-s_x4.deploy-form" and not folder.exists()
+    assert torch.load(moved / "last.pt", weights_only=True)["step"] == 5
+    folder.mkdir()
+    torch.save({"form": "deploy"}, folder / "last.pt")
+    assert camp.retire_other_form(folder, "train") == tmp_path / "fmen-s_x4.deploy-form-2"
+    assert camp.retire_other_form(tmp_path / "nothing-yet", "train") is None

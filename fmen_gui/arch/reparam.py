@@ -56,3 +56,137 @@ def _as_double_copy(model: FMEN) -> FMEN:
     copy = FMEN(model.config, deploy=False)
     copy.load_state_dict(model.state_dict())
     return copy.double().eval()
+
+
+def _lift_rrrb(src: RRRB, dst: RRRB, gen: torch.Generator) -> None:
+    """Train-form weights whose :meth:`RRRB.fused` is ``src.rep_conv``, with every channel live.
+
+    With ``Q`` a random ``m×c`` matrix of orthonormal columns: expand = ``Q``, reduce = ``Qᵀ``,
+    3×3 = ``Q (K − 2·I_centre) Qᵀ``. Then reduce∘(3×3 + 1)∘expand + 1 = ``K`` exactly, and
+    unlike zero-filled extra channels (whose gradients would stay zero for good) every
+    expanded channel carries the signal from the first step.
+    """
+    k, b = src.rep_conv.weight, src.rep_conv.bias
+    assert b is not None
+    c, m = k.shape[0], dst.fea_conv.weight.shape[0]
+    q, _ = torch.linalg.qr(torch.randn(m, c, generator=gen, dtype=torch.float64))
+    inner = k.double().clone()
+    inner[torch.arange(c), torch.arange(c), 1, 1] -= 2.0
+    _copy(dst.expand_conv, q[:, :, None, None], torch.zeros(m, dtype=torch.float64))
+    _copy(dst.fea_conv, torch.einsum("po,oihw,qi->pqhw", q, inner, q), torch.zeros(m, dtype=torch.float64))
+    _copy(dst.reduce_conv, q.t()[:, :, None, None], b)
+
+
+def _identity_bn(bn: torch.nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
+    """Running statistics of the data it will see, and the affine map that undoes them.
+
+    In eval mode the layer is then exactly the identity (scale 1, shift 0, so the padding of
+    :func:`~fmen_gui.arch.fmen.pad_with` is zero as in the deploy form); in train mode, where
+    it normalises by the batch's own statistics, it stays close to the identity for batches
+    like the calibration one.
+    """
+    bn.running_mean.copy_(mean)  # type: ignore[union-attr]
+    bn.running_var.copy_(var)  # type: ignore[union-attr]
+    bn.weight.copy_(torch.sqrt(var + bn.eps))
+    bn.bias.copy_(mean)
+
+
+def _lift_hfab(
+    src: HFAB, dst: HFAB, stats: dict[str, tuple[torch.Tensor, torch.Tensor]], gen: torch.Generator
+) -> None:
+    _copy(dst.squeeze, src.squeeze.weight, src.squeeze.bias)
+    _copy(dst.excitate, src.excitate.weight, src.excitate.bias)
+    for bn in ("bn1", "bn2", "bn3"):
+        _identity_bn(getattr(dst, bn), *stats[bn])
+    for a, b in zip(src.convs, dst.convs, strict=True):
+        assert isinstance(a, ERB) and isinstance(b, ERB)
+        _lift_erb(a, b, gen)
+
+
+def _lift_erb(src: ERB, dst: ERB, gen: torch.Generator) -> None:
+    for a, b in ((src.conv1, dst.conv1), (src.conv2, dst.conv2)):
+        assert isinstance(a, RRRB) and isinstance(b, RRRB)
+        _lift_rrrb(a, b, gen)
+
+
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+
+
+def _hfab_statistics(
+    model: FMEN, batch: torch.Tensor | None
+) -> list[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Per HFAB (warm-up first): mean and variance of what each train-form BatchNorm will see.
+
+    bn1 sees the block's input, bn2 the input of ``excitate``, bn3 its output. Without a
+    calibration batch: zero mean, unit variance (still exact in eval mode).
+    """
+    hfabs = [model.warmup[1], *model.HFABs]
+    if batch is None:
+        out = []
+        for h in hfabs:
+            c, m = h.squeeze.in_channels, h.excitate.in_channels
+            one = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
+            out.append(
+                {
+                    "bn1": one,
+                    "bn2": (torch.zeros(m, dtype=torch.float64), torch.ones(m, dtype=torch.float64)),
+                    "bn3": one,
+                }
+            )
+        return out
+    seen: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] = [{} for _ in hfabs]
+    hooks = []
+    for i, h in enumerate(hfabs):
+        hooks.append(
+            h.register_forward_pre_hook(lambda _m, a, i=i: seen[i].__setitem__("bn1", _moments(a[0])))
+        )
+        hooks.append(
+            h.excitate.register_forward_pre_hook(
+                lambda _m, a, i=i: seen[i].__setitem__("bn2", _moments(a[0]))
+            )
+        )
+        hooks.append(
+            h.excitate.register_forward_hook(lambda _m, _a, y, i=i: seen[i].__setitem__("bn3", _moments(y)))
+        )
+    try:
+        model(batch.to(torch.float64))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+@torch.no_grad()
+def lift(deploy_model: FMEN, calibration: torch.Tensor | None = None, seed: int = 0) -> FMEN:
+    """A train-form FMEN that computes, in eval mode, what ``deploy_model`` computes.
+
+    The inverse of :func:`reparameterize` (``reparameterize(lift(m)) == m`` to float32
+    rounding), so that shipped or deploy-trained weights can go on training in the form the
+    paper trains: the RRRBs' expanded convolutions and identities and the HFABs'
+    BatchNorms, which fit the training images better than the plain deploy convolutions
+    do. There is no library for this (it is this architecture's own algebra).
+
+    ``calibration``: a batch of LR inputs (N, 3, H, W, 0–255) whose statistics the
+    BatchNorms start from, so that in train mode (batch statistics) the network starts
+    close to the deploy one too. ``seed`` draws the orthonormal expansions.
+    """
+    if not deploy_model.deploy:
+        raise ValueError("the model is already in train form")
+    src = FMEN(deploy_model.config, deploy=True)
+    src.load_state_dict(deploy_model.state_dict())
+    src = src.double().eval()
+    dst = FMEN(deploy_model.config, deploy=False).double()
+    gen = torch.Generator().manual_seed(seed)
+    for name in ("head", "lr_conv"):
+        a, b = getattr(src, name), getattr(dst, name)
+        _copy(b, a.weight, a.bias)
+    _copy(dst.warmup[0], src.warmup[0].weight, src.warmup[0].bias)
+    _copy(dst.tail[0], src.tail[0].weight, src.tail[0].bias)
+    stats = _hfab_statistics(src, calibration)
+    _lift_hfab(src.warmup[1], dst.warmup[1], stats[0], gen)
+    for a, b in zip(src.ERBs, dst.ERBs, strict=True):
+        _lift_erb(a, b, gen)
+    for a, b, s in zip(src.HFABs, dst.HFABs, stats[1:], strict=True):
+        _lift_hfab(a, b, s, gen)
+    return dst.float().eval()

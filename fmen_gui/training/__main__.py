@@ -103,6 +103,7 @@ def _campaign(args: argparse.Namespace) -> None:
         data=args.data,
         chunk_minutes=args.chunk_minutes,
         threads=args.threads,
+        form=args.form,
         unseen=_unseen(args),
     )
 
@@ -165,6 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     c.add_argument("--chunk-minutes", type=float, default=40.0)
     c.add_argument("--only", default="", help="train only these runs, e.g. fmen-s_x4_photo,fmen-s_x4")
+    c.add_argument(
+        "--form",
+        choices=FORMS,
+        default="train",
+        help="the form runs train in (a run in the other is set aside)",
+    )
 
     f = sub.add_parser(
         "photos", help="fetch the unseen validation photographs (Debian packages) into a cache"

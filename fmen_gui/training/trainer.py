@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from fmen_gui.arch.fmen import FMEN, preset_config
-from fmen_gui.arch.reparam import reparameterize
+from fmen_gui.arch.reparam import lift, reparameterize
 from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
@@ -267,6 +267,10 @@ class Trainer:
             state: Any = load_weights(path)[0].state_dict()
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+        weights = checkpoint_weights(state) if isinstance(state, dict) else state
+        lifted = not self.model.deploy and any(k.endswith("rep_conv.weight") for k in weights)
+        if lifted:  # deploy weights into the train form: the same function (see arch.reparam.lift)
+            state = self._lifted(weights)
         skipped = init_from(self.model, state)
         self.ema_warmup = bool(skipped)  # a partial start is mostly fresh weights
         if isinstance(state, dict) and "step" in state and not skipped:
@@ -275,7 +279,26 @@ class Trainer:
             self.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
             self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
             self.history_on = str(state.get("val_on", SLICE))
-        self.log(f"initialised from {path} at step {self.step}; fresh: {', '.join(skipped) or 'nothing'}")
+        how = " (lifted from the deploy form)" if lifted else ""
+        self.log(
+            f"initialised from {path}{how} at step {self.step}; fresh: {', '.join(skipped) or 'nothing'}"
+        )
+
+    def _lifted(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Train-form weights equal to deploy ones, BatchNorms calibrated on training patches.
+
+        The calibration patches come from a sampler of their own, so the run's random
+        stream (and with it every later batch) is what it would have been.
+        """
+        deploy = FMEN(self.model.config, deploy=True)
+        deploy.load_state_dict(weights)
+        pool, _ = split(self.cfg.data)
+        sampler = PatchSampler(
+            pool, self.cfg.scale, np.random.default_rng(self.cfg.seed + 1), self.cfg.degradation
+        )
+        patch = self.cfg.schedule[0].patch
+        batch = torch.cat([_to_tensor(sampler.batch(16, patch)[0], torch.device("cpu")) for _ in range(4)])
+        return lift(deploy, batch, seed=self.cfg.seed).state_dict()
 
     def log(self, text: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
