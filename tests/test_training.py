@@ -435,6 +435,7 @@ def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) ->
     from fmen_gui.training.curves import condition_histories, draw, histories
 
     Trainer(_cfg(data, tmp_path / "runs" / "fmen-s_x2")).train()
+    shutil.copytree(tmp_path / "runs" / "fmen-s_x2", tmp_path / "runs" / "fmen-s_x2.deploy-form")  # set aside
     curves = histories(tmp_path / "runs")
     assert list(curves) == ["fmen-s_x2"] and [s for s, _ in curves["fmen-s_x2"]] == [2, 4, 6]
     png = tmp_path / "docs" / "curves.png"

@@ -26,6 +26,8 @@ Curve = list[tuple[int, float]]
 def _load(root: Path) -> dict[str, dict]:
     states = {}
     for last in sorted(root.glob("*/last.pt")):
+        if "." in last.parent.name:  # a run set aside (campaign.retire_other_form), not a run
+            continue
         state = torch.load(last, map_location="cpu", weights_only=True)
         if state.get("history"):
             states[last.parent.name] = state
