@@ -13,6 +13,13 @@ def _copy(conv: torch.nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> No
     conv.bias.copy_(bias)
 
 
+def _copy_plain(src: FMEN, dst: FMEN) -> None:
+    """The convolutions that are the same in both forms: head, warm-up conv, lr_conv, tail."""
+    for a, b in ((src.head, dst.head), (src.warmup[0], dst.warmup[0]), (src.lr_conv, dst.lr_conv)):
+        _copy(b, a.weight, a.bias)
+    _copy(dst.tail[0], src.tail[0].weight, src.tail[0].bias)
+
+
 def _fuse_erb(src: ERB, dst: ERB) -> None:
     for a, b in ((src.conv1, dst.conv1), (src.conv2, dst.conv2)):
         assert isinstance(a, RRRB) and isinstance(b, RRRB)
@@ -39,11 +46,7 @@ def reparameterize(train_model: FMEN) -> FMEN:
         raise ValueError("the model is already in deploy form")
     src = _as_double_copy(train_model)
     dst = FMEN(train_model.config, deploy=True).double()
-    for name in ("head", "lr_conv"):
-        a, b = getattr(src, name), getattr(dst, name)
-        _copy(b, a.weight, a.bias)
-    _copy(dst.warmup[0], src.warmup[0].weight, src.warmup[0].bias)
-    _copy(dst.tail[0], src.tail[0].weight, src.tail[0].bias)
+    _copy_plain(src, dst)
     _fuse_hfab(src.warmup[1], dst.warmup[1])
     for a, b in zip(src.ERBs, dst.ERBs, strict=True):
         _fuse_erb(a, b)
@@ -123,18 +126,18 @@ def _hfab_statistics(
     """
     hfabs = [model.warmup[1], *model.HFABs]
     if batch is None:
-        out = []
-        for h in hfabs:
-            c, m = h.squeeze.in_channels, h.excitate.in_channels
-            one = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
-            out.append(
-                {
-                    "bn1": one,
-                    "bn2": (torch.zeros(m, dtype=torch.float64), torch.ones(m, dtype=torch.float64)),
-                    "bn3": one,
-                }
-            )
-        return out
+
+        def unit(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
+
+        return [
+            {
+                "bn1": unit(h.squeeze.in_channels),
+                "bn2": unit(h.excitate.in_channels),
+                "bn3": unit(h.squeeze.in_channels),
+            }
+            for h in hfabs
+        ]
     seen: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] = [{} for _ in hfabs]
     hooks = []
     for i, h in enumerate(hfabs):
@@ -178,11 +181,7 @@ def lift(deploy_model: FMEN, calibration: torch.Tensor | None = None, seed: int 
     src = src.double().eval()
     dst = FMEN(deploy_model.config, deploy=False).double()
     gen = torch.Generator().manual_seed(seed)
-    for name in ("head", "lr_conv"):
-        a, b = getattr(src, name), getattr(dst, name)
-        _copy(b, a.weight, a.bias)
-    _copy(dst.warmup[0], src.warmup[0].weight, src.warmup[0].bias)
-    _copy(dst.tail[0], src.tail[0].weight, src.tail[0].bias)
+    _copy_plain(src, dst)
     stats = _hfab_statistics(src, calibration)
     _lift_hfab(src.warmup[1], dst.warmup[1], stats[0], gen)
     for a, b in zip(src.ERBs, dst.ERBs, strict=True):

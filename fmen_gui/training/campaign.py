@@ -93,9 +93,9 @@ def retire_other_form(folder: Path, form: str) -> Path | None:
     form (see :func:`fmen_gui.arch.reparam.lift`), which is what that run's best exported.
     """
     last = folder / "last.pt"
-    if not last.exists() or form_of(last) == form:
+    old = form_of(last) if last.exists() else form
+    if old == form:
         return None
-    old = form_of(last)
     dest = folder.with_name(f"{folder.name}.{old}-form")
     n = 1
     while dest.exists():

@@ -235,6 +235,8 @@ class Trainer:
         self.log_path = cfg.out / "train.log"
         self.last_path = cfg.out / "last.pt"
         self.best_path = cfg.out / "best.pt"
+        pool, _ = split(cfg.data)
+        self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
         if self.last_path.exists():
             self._resume(torch.load(self.last_path, map_location="cpu", weights_only=True))
         else:
@@ -242,8 +244,6 @@ class Trainer:
             if cfg.init is not None:
                 self._start_from(cfg.init)
             self.ema.load_state_dict(self.model.state_dict())
-        pool, _ = split(cfg.data)
-        self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
         self.val_on, base = validation_images(cfg.data, cfg.scale, cfg.unseen)
         self.val_sets = condition_sets(base, self.kind)
         self.val_by: dict[str, float] = {}  # the last validation, per condition
@@ -267,7 +267,7 @@ class Trainer:
             state: Any = load_weights(path)[0].state_dict()
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        weights = checkpoint_weights(state) if isinstance(state, dict) else state
+        weights = checkpoint_weights(state)
         lifted = not self.model.deploy and any(k.endswith("rep_conv.weight") for k in weights)
         if lifted:  # deploy weights into the train form: the same function (see arch.reparam.lift)
             state = self._lifted(weights)
@@ -287,17 +287,18 @@ class Trainer:
     def _lifted(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Train-form weights equal to deploy ones, BatchNorms calibrated on training patches.
 
-        The calibration patches come from a sampler of their own, so the run's random
+        The calibration patches are drawn with a generator of their own, so the run's random
         stream (and with it every later batch) is what it would have been.
         """
         deploy = FMEN(self.model.config, deploy=True)
         deploy.load_state_dict(weights)
-        pool, _ = split(self.cfg.data)
-        sampler = PatchSampler(
-            pool, self.cfg.scale, np.random.default_rng(self.cfg.seed + 1), self.cfg.degradation
-        )
-        patch = self.cfg.schedule[0].patch
-        batch = torch.cat([_to_tensor(sampler.batch(16, patch)[0], torch.device("cpu")) for _ in range(4)])
+        run_rng, self.sampler.rng = self.sampler.rng, np.random.default_rng(self.cfg.seed + 1)
+        try:
+            patch = self.cfg.schedule[0].patch
+            lrs = [self.sampler.batch(16, patch)[0] for _ in range(4)]
+        finally:
+            self.sampler.rng = run_rng
+        batch = torch.cat([_to_tensor(lr, torch.device("cpu")) for lr in lrs])
         return lift(deploy, batch, seed=self.cfg.seed).state_dict()
 
     def log(self, text: str) -> None:
