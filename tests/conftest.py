@@ -121,3 +121,41 @@ def njujet() -> Path:
 @pytest.fixture
 def ntire() -> Path:
     return need(NTIRE)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small training folder laid out like ``../shared/data/train`` (T91/ and BSD200/ with
+    the held-out names): smooth random pictures, so that SR has something to learn."""
+    import numpy as np
+    from PIL import Image
+
+    from fmen_gui.training.data import HOLDOUT
+
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(1)
+    names = [*HOLDOUT, *(f"T91/t{i}.png" for i in range(4)), "BSD200/extra.png"]
+    for name in names:
+        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(path)
+    return root
+
+
+@pytest.fixture()
+def unseen(tmp_path: Path) -> Path:
+    """Stand-ins for the fetched photographs (see test_photos.py for a real fetch)."""
+    import numpy as np
+    from PIL import Image
+
+    from fmen_gui.training import photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in photos.file_names():
+        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((72, 48), Image.Resampling.BICUBIC).save(folder / name)
+    (folder / photos.MANIFEST).write_text("{}")
+    return folder

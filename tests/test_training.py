@@ -38,33 +38,6 @@ from tests.conftest import BENCHMARK, ROOT, need
 TINY = sched.parse("l1:3@12:1e-3,l2:3@12:1e-4")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Smooth random pictures (so that SR has something to learn) in the shared layout."""
-    root = tmp_path_factory.mktemp("train")
-    rng = np.random.default_rng(1)
-    names = [*HOLDOUT, *(f"T91/t{i}.png" for i in range(4)), "BSD200/extra.png"]
-    for name in names:
-        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(path)
-    return root
-
-
-@pytest.fixture()
-def unseen(tmp_path: Path) -> Path:
-    """Stand-ins for the fetched photographs (see test_photos.py for a real fetch)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(5)
-    for name in photos.file_names():
-        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((72, 48), Image.Resampling.BICUBIC).save(folder / name)
-    (folder / photos.MANIFEST).write_text("{}")
-    return folder
-
-
 def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
     base: dict = {"model": "fmen-s", "scale": 2, "data": data, "out": out, "schedule": TINY, "batch": 2}
     base.update(kw)

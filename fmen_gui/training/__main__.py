@@ -5,12 +5,15 @@ its best EMA checkpoint into a deploy-form ``.safetensors`` in ``weights/`` and 
 validation and Set5/Set14 PSNR in ``weights/manifest.json``; ``campaign`` does both for the
 six runs in turns until a deadline (see :mod:`fmen_gui.training.campaign`); ``photos``
 fetches the unseen photographs that export decisions are judged on
-(:mod:`fmen_gui.training.photos`); ``curves`` draws the validation curves.
+(:mod:`fmen_gui.training.photos`); ``curves`` draws the validation curves; ``burst-pack``,
+``burst`` and ``burst-import`` carry a run to a borrowed GPU and back
+(:mod:`fmen_gui.training.burst`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +111,30 @@ def _campaign(args: argparse.Namespace) -> None:
     )
 
 
+def _burst_pack(args: argparse.Namespace) -> None:
+    from fmen_gui.training.burst import pack
+
+    info = pack(args.run, args.pack, data=args.data, unseen=args.unseen)
+    print(
+        f"packed {info['run']} into {args.pack} (start: {info['start']}; {info['images']} training "
+        f"images, {info['image_bytes'] / 2**20:.1f} MiB, {info['images_left_out']} left out for the carry limit)"
+    )
+
+
+def _burst(args: argparse.Namespace) -> None:
+    from fmen_gui.training.burst import BurstSettings, burst
+
+    settings = BurstSettings(batch=args.batch, lr=args.lr, patch=args.patch, device=args.device)
+    result = burst(args.pack, args.minutes, args.out, settings)
+    print(json.dumps(result))
+
+
+def _burst_import(args: argparse.Namespace) -> None:
+    from fmen_gui.training.burst import import_burst
+
+    import_burst(args.folder, data=args.data, unseen=args.unseen)
+
+
 def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.curves import condition_histories, draw, histories, validated_on
     from fmen_gui.training.data import condition_sets
@@ -177,6 +204,23 @@ def main(argv: list[str] | None = None) -> None:
         "photos", help="fetch the unseen validation photographs (Debian packages) into a cache"
     )
 
+    from fmen_gui.training.burst import PACK, BurstSettings
+
+    default = BurstSettings()
+    bp = sub.add_parser("burst-pack", help="pack a run for a training burst on a borrowed GPU")
+    bp.add_argument("--run", required=True, help="e.g. fmen-s_x4 or fmen-s_x4_photo")
+    b = sub.add_parser("burst", help="(on the GPU machine) train a packed run for some minutes")
+    b.add_argument("--minutes", type=float, required=True, help="all included: load, train, save")
+    b.add_argument("--out", type=Path, required=True, help="where the results go ($OUT there)")
+    b.add_argument("--batch", type=int, default=default.batch)
+    b.add_argument("--lr", type=float, default=default.lr)
+    b.add_argument("--patch", type=int, default=default.patch)
+    b.add_argument("--device", default=default.device)
+    for q in (bp, b):
+        q.add_argument("--pack", type=Path, default=PACK)
+    bi = sub.add_parser("burst-import", help="file, export and seed from what a burst brought back")
+    bi.add_argument("folder", type=Path, help="the burst's returned files")
+
     v = sub.add_parser("curves", help="draw every run's validation curve into a PNG")
     v.add_argument("--runs", type=Path, default=Path("runs"))
     v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
@@ -184,11 +228,11 @@ def main(argv: list[str] | None = None) -> None:
 
     for q in (t, e):
         q.add_argument("--kind", choices=KINDS, default="clean", help="photo: degraded training inputs")
-    for q in (t, e, c, v):
+    for q in (t, e, c, v, bp, bi):
         q.add_argument(
             "--data", type=Path, default=DATA, help="T91/ and BSD200/ (the validation slice is held out)"
         )
-    for q in (t, e, c, f, v):
+    for q in (t, e, c, f, v, bp, bi):
         q.add_argument(
             "--unseen",
             type=Path,
@@ -211,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
             "campaign": _campaign,
             "curves": _curves,
             "photos": _photos,
+            "burst-pack": _burst_pack,
+            "burst": _burst,
+            "burst-import": _burst_import,
         }
         commands[args.cmd](args)
     except ValueError as exc:

@@ -25,7 +25,8 @@ Built for a long campaign on idle CPUs, resumed many times:
   :data:`~fmen_gui.training.data.HOLDOUT`; a run that moves between them starts its curve
   and its best again;
 - fp32 on CPUs without bf16 in hardware (emulated bf16 is several times slower), bf16
-  autocast where it is native, fp16 autocast with a grad scaler on CUDA;
+  autocast where it is native; on CUDA bf16 autocast where the GPU has it, else fp16 with a
+  grad scaler (a GPU burst, :mod:`~fmen_gui.training.burst`);
 - SIGTERM/SIGINT and a wall-clock deadline end the run after the current step, saved.
 """
 
@@ -201,14 +202,16 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         want_cuda = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
         self.device = torch.device("cuda" if want_cuda else "cpu")
-        if self.device.type == "cuda":
-            self.amp_dtype: torch.dtype | None = torch.float16
+        if self.device.type == "cuda":  # bf16 where the GPU has it: no loss scaling to go wrong
+            self.amp_dtype: torch.dtype | None = (
+                torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            )
         else:
             self.amp_dtype = torch.bfloat16 if cpu_bf16_native() else None
         # Seeded before the network is built: its random initial weights are part of the run.
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         if cfg.form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, not {cfg.form!r}")
         config = preset_config(cfg.model, cfg.scale)
@@ -371,8 +374,12 @@ class Trainer:
         if self.ema_warmup:
             decay = min(decay, (1 + self.step) / (10 + self.step))
         own = self.model.state_dict()
-        for name, value in self.ema.state_dict().items():
-            cur = own[name].detach().to("cpu")
+        ema = self.ema.state_dict()
+        if self.device.type != "cpu":  # one transfer a step, not one per tensor (each waits)
+            flat = torch.cat([own[n].detach().reshape(-1).float() for n in ema]).cpu()
+            own = dict(zip(ema, flat.split([v.numel() for v in ema.values()]), strict=True))
+        for name, value in ema.items():
+            cur = own[name].detach().to("cpu").view_as(value)
             if value.is_floating_point():
                 value.lerp_(cur.float(), 1 - decay)
             else:
