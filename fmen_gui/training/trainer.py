@@ -375,15 +375,13 @@ class Trainer:
             decay = min(decay, (1 + self.step) / (10 + self.step))
         own = self.model.state_dict()
         ema = self.ema.state_dict()
-        if self.device.type != "cpu":  # one transfer a step, not one per tensor (each waits)
-            flat = torch.cat([own[n].detach().reshape(-1).float() for n in ema]).cpu()
-            own = dict(zip(ema, flat.split([v.numel() for v in ema.values()]), strict=True))
-        for name, value in ema.items():
-            cur = own[name].detach().to("cpu").view_as(value)
+        # One transfer a step from a GPU, not one per tensor (each waits for the device).
+        flat = torch.cat([own[n].detach().reshape(-1).float() for n in ema]).cpu()
+        for value, cur in zip(ema.values(), flat.split([v.numel() for v in ema.values()]), strict=True):
             if value.is_floating_point():
-                value.lerp_(cur.float(), 1 - decay)
+                value.lerp_(cur.view_as(value), 1 - decay)
             else:
-                value.copy_(cur)
+                value.copy_(cur.view_as(value))
 
     def deployed(self) -> FMEN:
         """The EMA as the app runs it."""
