@@ -139,7 +139,10 @@ def test_a_burst_trains_a_sized_cycle_and_brings_back_small_weights(
 def _returned(folder: Path, best_validation: float, improved: bool = True) -> Path:
     folder.mkdir(parents=True)
     torch.manual_seed(7)
-    torch.save({"ema": FMEN(preset_config("fmen-s", 2), deploy=False).state_dict(), "form": "train"}, folder / "best.pt")
+    torch.save(
+        {"ema": FMEN(preset_config("fmen-s", 2), deploy=False).state_dict(), "form": "train"},
+        folder / "best.pt",
+    )
     (folder / "record.json").write_text(json.dumps({"best_validation": best_validation, "steps": 40}))
     (folder / "train.log").write_text("burst\n")
     (folder / "burst.json").write_text(json.dumps({"run": RUN, "improved": improved, "steps": 40}))

@@ -44,10 +44,10 @@ import torch
 from PIL import Image
 
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.campaign import RUNS, Run, form_of
+from fmen_gui.training.campaign import RUNS, Run, export_run, form_of, free_name
 from fmen_gui.training.data import split
 from fmen_gui.training.degrade import PHOTO
-from fmen_gui.training.export import BENCHMARKS, export, weights_name
+from fmen_gui.training.export import BENCHMARKS, weights_name
 from fmen_gui.training.trainer import DATA, TrainConfig, Trainer, checkpoint_weights
 
 PACK = Path(".burst")
@@ -290,33 +290,18 @@ def import_burst(
     if not result["improved"] or not (returned / "best.pt").exists():
         log(f"{run.name}: the burst never beat the weights it started from; nothing to import")
         return None
-    filed = root / f"{run.name}.burst-{time.strftime('%Y%m%d-%H%M%S')}"
-    n = 1
-    while filed.exists():
-        n += 1
-        filed = filed.with_name(f"{filed.name.split('~')[0]}~{n}")
-    shutil.copytree(returned, filed)
-    record = json.loads((filed / "record.json").read_text())
-    gained = float(record["best_validation"])
-    export(
-        run.model,
-        run.scale,
-        filed,
-        kind=run.kind,
-        weights_dir=weights_dir,
-        data=data,
-        benchmarks=benchmarks,
-        only_if_better=True,
-        unseen=unseen,
-        log=log,
-    )
     own = root / run.name
+    filed = free_name(own, f"burst-{time.strftime('%Y%m%d-%H%M%S')}")
+    shutil.copytree(returned, filed)
+    gained = float(json.loads((filed / "record.json").read_text())["best_validation"])
+    kw = {"weights_dir": weights_dir, "data": data, "benchmarks": benchmarks, "unseen": unseen}
+    export_run(run, filed, log=log, **kw)
     own_best = _best_of(own)
     if own_best is not None and own_best >= gained:
         log(f"{run.name}: the CPU run's best {own_best:.3f} dB >= the burst's {gained:.3f} dB; it goes on")
         return filed
     if own.exists():
-        aside = own.with_name(f"{own.name}.before-{filed.name.split('.', 1)[1]}")
+        aside = free_name(own, f"before-{filed.name.split('.', 1)[1]}")
         own.rename(aside)
         log(f"{run.name}: set the CPU run aside as {aside}")
     seed = seeds / f"{run.name}.pt"

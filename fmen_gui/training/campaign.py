@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -96,13 +97,25 @@ def retire_other_form(folder: Path, form: str) -> Path | None:
     old = form_of(last) if last.exists() else form
     if old == form:
         return None
-    dest = folder.with_name(f"{folder.name}.{old}-form")
+    dest = free_name(folder, f"{old}-form")
+    folder.rename(dest)
+    return dest
+
+
+def free_name(folder: Path, tag: str) -> Path:
+    """``runs/<run>.<tag>`` (``-2``, ``-3``… after it where taken): where a run folder is set
+    aside or a copy of one filed. The dot keeps it out of the campaign's runs and the curves."""
+    dest = folder.with_name(f"{folder.name}.{tag}")
     n = 1
     while dest.exists():
         n += 1
-        dest = folder.with_name(f"{folder.name}.{old}-form-{n}")
-    folder.rename(dest)
+        dest = folder.with_name(f"{folder.name}.{tag}-{n}")
     return dest
+
+
+def export_run(run: Run, folder: Path, **kw: Any) -> bool:
+    """Export ``folder``'s best as ``run``'s weights if it beats them (see :func:`export`)."""
+    return export(run.model, run.scale, folder, kind=run.kind, only_if_better=True, **kw)
 
 
 def next_run(
@@ -198,14 +211,12 @@ def campaign(
             if run.scale in SEEDED_SCALES:
                 log(f"campaign: saved {save_seed(trainer, seed)}")
             if trainer.best_path.exists():
-                export(
-                    run.model,
-                    run.scale,
+                export_run(
+                    run,
                     folder,
-                    kind=run.kind,
                     weights_dir=weights_dir,
                     data=data,
-                    only_if_better=True,
+                    benchmarks=benchmarks,
                     photo_margin=photo_margin,
                     unseen=unseen,
                     log=log,
