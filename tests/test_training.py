@@ -27,7 +27,7 @@ from fmen_gui.engine import devices
 from fmen_gui.training import campaign as camp
 from fmen_gui.training import photos
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import HOLDOUT, PatchSampler, make_pair, split
+from fmen_gui.training.data import HOLDOUT, BatchStream, PatchSampler, make_pair, split, step_rng
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import export
 from fmen_gui.training.trainer import TrainConfig, Trainer, evaluate
@@ -108,6 +108,37 @@ def test_patch_sampler_pairs_align_and_skip_small_images(data: Path) -> None:
         down = np.asarray(Image.fromarray(b).resize((12, 12), Image.Resampling.BICUBIC)).astype(int)
         assert np.abs(down[2:-2, 2:-2] - a[2:-2, 2:-2].astype(int)).mean() < 12
     assert len(sampler.eligible(24)) == 5 and len(sampler.eligible(25)) == 0
+
+
+@pytest.mark.parametrize("degradation", [None, PHOTO], ids=["clean", "photo"])
+def test_batches_made_ahead_by_workers_are_the_batches_of_their_steps(
+    data: Path, degradation: object
+) -> None:
+    """A batch is a function of (seed, step) alone, whichever process makes it and when."""
+    sampler = PatchSampler(split(data)[0], 2, np.random.default_rng(0), degradation)  # type: ignore[arg-type]
+
+    def patch_at(k: int) -> int:
+        return 12 if k < 7 else 16
+
+    stream = BatchStream(sampler, 3, patch_at, seed=4, start=5, workers=2)
+    try:
+        ahead = [stream.next() for _ in range(4)]
+    finally:
+        stream.close()
+    for k, (lr, hr) in enumerate(ahead, start=5):
+        here = sampler.batch(3, patch_at(k), step_rng(4, k))
+        assert np.array_equal(lr, here[0]) and np.array_equal(hr, here[1]), k
+    assert lr.shape == (3, 16, 16, 3)
+    assert not np.array_equal(ahead[0][1], ahead[1][1])  # steps draw differently
+
+
+def test_a_run_with_batch_workers_trains_the_same_weights(data: Path, tmp_path: Path) -> None:
+    alone = Trainer(_cfg(data, tmp_path / "alone", val_every=100))
+    helped = Trainer(_cfg(data, tmp_path / "helped", val_every=100, workers=2))
+    assert alone.train() == helped.train() == "finished"
+    assert helped._stream is None  # the workers end with the call
+    for name, value in alone.model.state_dict().items():
+        assert torch.equal(value, helped.model.state_dict()[name]), name
 
 
 def _weights(t: Trainer) -> dict[str, torch.Tensor]:

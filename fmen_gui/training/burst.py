@@ -30,6 +30,7 @@ campaign's runs (:mod:`fmen_gui.training.campaign`) are carried there, trained a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -65,6 +66,7 @@ class BurstSettings:
     patch: int | None = None  # LR pixels; None = the campaign's larger patch for the scale
     val_times: int = 8  # validations over the cycle
     device: str = "auto"
+    workers: int | None = None  # batch-making processes; None = the cores less two, at most 8
     probe_steps: int = 100  # timed before the cycle is sized (real steps of its warm-up)
     end_margin_s: float = 20.0  # kept free at the end: the last save, the results' copy
 
@@ -239,7 +241,11 @@ def burst(
         degradation=PHOTO if info["kind"] == "photo" else None,
         unseen=work / "photos",
         deadline=deadline,
+        workers=settings.workers
+        if settings.workers is not None
+        else max(0, min(8, (os.cpu_count() or 1) - 2)),
     )
+    torch.backends.cudnn.benchmark = True  # one patch size all along: the fastest kernels pay
     trainer = Trainer(cfg)
     trainer.train(max_steps=1)  # the starting weights' validation, and the first step
     t0 = time.perf_counter()

@@ -32,6 +32,7 @@ Built for a long campaign on idle CPUs, resumed many times:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -52,7 +53,7 @@ from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
 from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
-from fmen_gui.training.data import Pair, PatchSampler, condition_sets, split
+from fmen_gui.training.data import BatchStream, Pair, PatchSampler, condition_sets, split, step_rng
 from fmen_gui.training.degrade import Degradation
 from fmen_gui.training.photos import SLICE, validation_images
 
@@ -80,6 +81,7 @@ class TrainConfig:
     deadline: float = 0.0  # time.time() after which the run saves and stops; 0 = none
     degradation: Degradation | None = None  # the photo models' inputs; None = clean bicubic
     unseen: Path | None = None  # the unseen photographs to validate on (see photos.py), if fetched
+    workers: int = 0  # processes making batches ahead (a GPU burst); 0 = made between steps
 
     def describe(self) -> dict[str, str]:
         return {
@@ -233,13 +235,13 @@ class Trainer:
         # from trained weights keeps their average from the first step (warming up would hand
         # the EMA to the first, noisiest steps of the new learning rate).
         self.ema_warmup = cfg.init is None
-        self.rng = np.random.default_rng(cfg.seed)
         cfg.out.mkdir(parents=True, exist_ok=True)
         self.log_path = cfg.out / "train.log"
         self.last_path = cfg.out / "last.pt"
         self.best_path = cfg.out / "best.pt"
         pool, _ = split(cfg.data)
-        self.sampler = PatchSampler(pool, cfg.scale, self.rng, cfg.degradation)
+        self.sampler = PatchSampler(pool, cfg.scale, np.random.default_rng(cfg.seed), cfg.degradation)
+        self._stream: BatchStream | None = None  # batches made ahead, while train() runs
         if self.last_path.exists():
             self._resume(torch.load(self.last_path, map_location="cpu", weights_only=True))
         else:
@@ -290,17 +292,13 @@ class Trainer:
     def _lifted(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Train-form weights equal to deploy ones, BatchNorms calibrated on training patches.
 
-        The calibration patches are drawn with a generator of their own, so the run's random
-        stream (and with it every later batch) is what it would have been.
+        The calibration patches are drawn with a generator of their own (a run's batches are
+        those of :func:`~fmen_gui.training.data.step_rng`).
         """
         deploy = FMEN(self.model.config, deploy=True)
         deploy.load_state_dict(weights)
-        run_rng, self.sampler.rng = self.sampler.rng, np.random.default_rng(self.cfg.seed + 1)
-        try:
-            patch = self.cfg.schedule[0].patch
-            lrs = [self.sampler.batch(16, patch)[0] for _ in range(4)]
-        finally:
-            self.sampler.rng = run_rng
+        calibration = np.random.default_rng(self.cfg.seed + 1)
+        lrs = [self.sampler.batch(16, self.cfg.schedule[0].patch, calibration)[0] for _ in range(4)]
         batch = torch.cat([_to_tensor(lr, torch.device("cpu")) for lr in lrs])
         return lift(deploy, batch, seed=self.cfg.seed).state_dict()
 
@@ -331,7 +329,6 @@ class Trainer:
             "form": self.cfg.form,
             "schedule": sched.format_schedule(self.cfg.schedule),
             "torch_rng": torch.get_rng_state(),
-            "np_rng": json.dumps(self.rng.bit_generator.state),
             "py_rng": json.dumps(random.getstate()),
         }
 
@@ -359,7 +356,6 @@ class Trainer:
         self.history_on = str(state.get("val_on", SLICE))
         self.ema_warmup = bool(state.get("ema_warmup", True))
         torch.set_rng_state(state["torch_rng"])
-        self.rng.bit_generator.state = json.loads(state["np_rng"])
         py = json.loads(state["py_rng"])
         random.setstate((py[0], tuple(py[1]), py[2]))
         if "ema" not in state:
@@ -431,7 +427,10 @@ class Trainer:
         stage, _ = sched.stage_at(self.cfg.schedule, self.step)
         for group in self.opt.param_groups:
             group["lr"] = sched.lr_at(self.cfg.schedule, self.step)
-        lr_np, hr_np = self.sampler.batch(self.cfg.batch, stage.patch)
+        if self._stream is not None:
+            lr_np, hr_np = self._stream.next()
+        else:
+            lr_np, hr_np = self.sampler.batch(self.cfg.batch, stage.patch, step_rng(self.cfg.seed, self.step))
         x, y = _to_tensor(lr_np, self.device), _to_tensor(hr_np, self.device)
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
@@ -462,7 +461,17 @@ class Trainer:
             # A run from trained weights (or moved to other validation images): its curve
             # starts at what it starts from, and a checkpoint is only "best" once it beats that.
             self.log(f"step {self.step} validation {self.validate():.3f} dB (the weights it starts from)")
-        with StopRequest() as stop:
+        if cfg.workers:
+            self._stream = BatchStream(
+                self.sampler,
+                cfg.batch,
+                lambda k: sched.stage_at(cfg.schedule, k)[0].patch,
+                cfg.seed,
+                self.step,
+                cfg.workers,
+            )
+        with contextlib.ExitStack() as cleanup, StopRequest() as stop:
+            cleanup.callback(self._close_stream)
             while self.step < total:
                 window.append(self.train_step())
                 self.wall = wall0 + time.perf_counter() - started
@@ -504,6 +513,11 @@ class Trainer:
             f"stopped ({why}) at step {self.step}; best validation {self.best:.3f} dB at {self.best_step}"
         )
         return reason
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def write_record(self) -> None:
         """What ``export`` copies into the manifest: how these weights came to be."""
