@@ -99,11 +99,14 @@ def test_the_freshest_train_form_weights_start_the_burst(tmp_path: Path) -> None
     _shipped(weights)
     state, origin = b.start_weights(run, root, seeds, weights)
     assert origin.endswith("fmen_s_x2.safetensors") and state["form"] == "deploy"
+    assert state["init"].startswith(f"{origin} (sha256 ") and "lifted into the train form" in state["init"]
     train = FMEN(preset_config("fmen-s", 2), deploy=False).state_dict()
     seeds.mkdir()
-    torch.save({"ema": train, "form": "train", "step": 900}, seeds / f"{RUN}.pt")
+    torch.save({"ema": train, "form": "train", "step": 900, "init": "the first file"}, seeds / f"{RUN}.pt")
     state, origin = b.start_weights(run, root, seeds, weights)
-    assert origin == str(seeds / f"{RUN}.pt") and set(state) == {"ema", "form"}
+    assert origin == str(seeds / f"{RUN}.pt") and set(state) == {"ema", "form", "init"}
+    # What the burst's record will say it started from: the seed's step and its run's origin.
+    assert state["init"] == f"{origin} at step 900 of a run from the first file"
     (root / RUN).mkdir(parents=True)
     torch.save({"ema": train, "form": "deploy"}, root / RUN / "best.pt")  # another form: passed over
     assert b.start_weights(run, root, seeds, weights)[1] == origin
@@ -131,7 +134,10 @@ def test_a_burst_trains_a_sized_cycle_and_brings_back_small_weights(
     assert "burst:" in log and "a cycle of" in log
     if result["improved"]:
         state = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
-        assert set(state) == {"ema", "form"} and form_of(out / "best.pt") == "train"
+        assert set(state) == {"ema", "form", "init"} and form_of(out / "best.pt") == "train"
+        # A run the campaign starts from these weights says what they came from.
+        assert state["init"] == f"{record['config']['init']}, then a GPU burst of {result['steps']} steps"
+        assert "start.pt" not in state["init"]
     else:
         assert not (out / "best.pt").exists()
 

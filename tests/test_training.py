@@ -30,8 +30,9 @@ from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import HOLDOUT, BatchStream, PatchSampler, make_pair, split, step_rng
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import export
-from fmen_gui.training.trainer import TrainConfig, Trainer, evaluate
+from fmen_gui.training.trainer import UNRECORDED_INIT, TrainConfig, Trainer, evaluate
 from fmen_gui.weights import registry
+from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights
 from tests.conftest import BENCHMARK, ROOT, need
 
@@ -198,6 +199,30 @@ def test_the_deploy_form_continues_a_weights_file_and_exports_what_it_trained(
     # A run folder of the other form is a clear error, not a shape mismatch deep in torch.
     with pytest.raises(ValueError, match="deploy-form run"):
         Trainer(_cfg(data, tmp_path / "run", form="train"))
+
+
+def test_a_run_keeps_saying_what_it_started_from(data: Path, tmp_path: Path) -> None:
+    """The manifest's "init" survives a resume, a seed and a new run continued from the seed
+    (shipped files are replaced by exports: the digest says which weights a run started from)."""
+    shipped = ROOT / "weights" / "fmen_s_x2.safetensors"
+    t = Trainer(_cfg(data, tmp_path / "run", init=shipped))
+    digest = sha256_file(shipped)[:12]
+    assert t.origin == f"{shipped} (sha256 {digest}, lifted into the train form)"
+    origin = t.origin
+    assert t.train() == "finished"
+    assert t.record()["config"]["init"] == origin
+    assert Trainer(_cfg(data, tmp_path / "run")).origin == origin  # resumed
+    seed = camp.save_seed(t, tmp_path / "seed.pt")
+    continued = Trainer(_cfg(data, tmp_path / "run2", init=seed))
+    assert continued.step == 6 and continued.origin == origin
+    deploy = Trainer(_cfg(data, tmp_path / "run3", init=shipped, form="deploy"))
+    assert "lifted" not in deploy.origin
+    # A run saved before runs kept their origin says so rather than guess.
+    last = tmp_path / "run" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    del state["init"]
+    torch.save(state, last)
+    assert Trainer(_cfg(data, tmp_path / "run")).origin == UNRECORDED_INIT
 
 
 def test_sigterm_stops_after_the_step_with_everything_saved(data: Path, tmp_path: Path) -> None:

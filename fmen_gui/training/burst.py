@@ -49,7 +49,7 @@ from fmen_gui.training.campaign import RUNS, Run, export_run, form_of, free_name
 from fmen_gui.training.data import split
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import BENCHMARKS, weights_name
-from fmen_gui.training.trainer import DATA, TrainConfig, Trainer, checkpoint_weights
+from fmen_gui.training.trainer import DATA, TrainConfig, Trainer, checkpoint_weights, start_origin
 
 PACK = Path(".burst")
 CARRY_LIMIT = 64 * 2**20  # what one device call carries: the working tree and the carried paths
@@ -95,18 +95,22 @@ def start_weights(run: Run, root: Path, seeds: Path, weights_dir: Path) -> tuple
 
     The run's best EMA (what export would ship), else its committed seed, else the shipped
     file (deploy form: the trainer lifts it). Weights only, no step: the burst's own cycle
-    starts at step 0.
+    starts at step 0. Its ``init`` says where they came from, for the burst's record.
     """
     for path in (root / run.name / "best.pt", seeds / f"{run.name}.pt"):
         if path.exists() and form_of(path) == BURST_FORM:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            return {"ema": checkpoint_weights(state), "form": BURST_FORM}, str(path)
+            init = f"{path} at step {state.get('step', '?')}"
+            if state.get("init"):
+                init += f" of a run from {state['init']}"
+            return {"ema": checkpoint_weights(state), "form": BURST_FORM, "init": init}, str(path)
     shipped = weights_dir / weights_name(run.model, run.scale)
     if not shipped.exists():
         raise FileNotFoundError(f"nothing to start {run.name} from: no run, seed or {shipped}")
     from fmen_gui.weights.loading import load_weights
 
-    return {"model": load_weights(shipped)[0].state_dict(), "form": "deploy"}, str(shipped)
+    init = start_origin(shipped, lifted=BURST_FORM == "train")  # the trainer lifts deploy weights
+    return {"model": load_weights(shipped)[0].state_dict(), "form": "deploy", "init": init}, str(shipped)
 
 
 def carry_image(src: Path, target: Path) -> int:
@@ -269,7 +273,8 @@ def burst(
     result = {"run": info["run"], "reason": reason, "steps": trainer.step, "improved": improved}
     if improved:  # weights only: the returned file must stay small (see the module docstring)
         best = torch.load(trainer.best_path, map_location="cpu", weights_only=True)
-        torch.save({"ema": checkpoint_weights(best), "form": BURST_FORM}, out / "best.pt")
+        init = f"{trainer.origin}, then a GPU burst of {trainer.step} steps"
+        torch.save({"ema": checkpoint_weights(best), "form": BURST_FORM, "init": init}, out / "best.pt")
     record = trainer.record()
     record["burst"] = {**info, "minutes": minutes, "steps_per_s": round(1 / per_step, 2)}
     (out / "record.json").write_text(json.dumps(record, indent=2))

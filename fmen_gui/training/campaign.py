@@ -145,6 +145,7 @@ def save_seed(trainer: Trainer, path: Path) -> Path:
         "history": trainer.history,
         "history_by": trainer.history_by,
         "val_on": trainer.val_on,
+        "init": trainer.origin,
         "schedule": sched.format_schedule(trainer.cfg.schedule),
     }
     torch.save(state, tmp)

@@ -60,6 +60,9 @@ from fmen_gui.training.photos import SLICE, validation_images
 EMA_DECAY = 0.999
 DATA = Path("../shared/data/train")
 FORMS = ("train", "deploy")
+# What a run started from, as the manifest records it (``Trainer.origin``).
+IDENTITY_INIT = "identity (nearest-neighbour) initialisation"
+UNRECORDED_INIT = "not recorded (a run saved before runs kept their origin)"
 
 
 @dataclass
@@ -92,10 +95,18 @@ class TrainConfig:
             "ema_decay": str(self.ema_decay),
             "optimizer": "Adam(0.9, 0.99)",
             "form": self.form,
-            "init": str(self.init) if self.init else "identity (nearest-neighbour) initialisation",
             "seed": str(self.seed),
             "inputs": "degraded (see degradation)" if self.degradation else "clean bicubic",
         }
+
+
+def start_origin(path: Path, lifted: bool) -> str:
+    """A run's origin when it starts from ``path``: the file's name and digest (a shipped file
+    is replaced by later exports, so its name alone would not say which weights these were)."""
+    from fmen_gui.weights.files import sha256_file
+
+    how = ", lifted into the train form" if lifted else ""
+    return f"{path} (sha256 {sha256_file(path)[:12]}{how})"
 
 
 def cpu_name() -> str:
@@ -235,6 +246,9 @@ class Trainer:
         # from trained weights keeps their average from the first step (warming up would hand
         # the EMA to the first, noisiest steps of the new learning rate).
         self.ema_warmup = cfg.init is None
+        # What the run started from (the manifest's "init"): kept in every checkpoint and seed,
+        # so that a resumed run, or one continued from a seed or a burst, still says it.
+        self.origin = IDENTITY_INIT
         cfg.out.mkdir(parents=True, exist_ok=True)
         self.log_path = cfg.out / "train.log"
         self.last_path = cfg.out / "last.pt"
@@ -272,11 +286,13 @@ class Trainer:
             state: Any = load_weights(path)[0].state_dict()
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+        inherited = state.get("init") if isinstance(state, dict) else None
         weights = checkpoint_weights(state)
         lifted = not self.model.deploy and any(k.endswith("rep_conv.weight") for k in weights)
         if lifted:  # deploy weights into the train form: the same function (see arch.reparam.lift)
             state = self._lifted(weights)
         skipped = init_from(self.model, state)
+        self.origin = str(inherited) if inherited and not skipped else start_origin(path, lifted)
         self.ema_warmup = bool(skipped)  # a partial start is mostly fresh weights
         if isinstance(state, dict) and "step" in state and not skipped:
             self.step = int(state["step"])
@@ -326,6 +342,7 @@ class Trainer:
             "history_by": self.history_by,
             "val_on": self.val_on,
             "ema_warmup": self.ema_warmup,
+            "init": self.origin,
             "form": self.cfg.form,
             "schedule": sched.format_schedule(self.cfg.schedule),
             "torch_rng": torch.get_rng_state(),
@@ -355,6 +372,7 @@ class Trainer:
         self.history_by = [tuple(h) for h in state.get("history_by", [])]  # type: ignore[misc]
         self.history_on = str(state.get("val_on", SLICE))
         self.ema_warmup = bool(state.get("ema_warmup", True))
+        self.origin = str(state.get("init") or UNRECORDED_INIT)
         torch.set_rng_state(state["torch_rng"])
         py = json.loads(state["py_rng"])
         random.setstate((py[0], tuple(py[1]), py[2]))
@@ -419,6 +437,7 @@ class Trainer:
                     "history": self.history,
                     "history_by": self.history_by,
                     "val_on": self.val_on,
+                    "init": self.origin,
                 },
             )
         return psnr
@@ -533,6 +552,6 @@ class Trainer:
             "best_validation": round(self.best, 3),
             "validated_on": self.val_on,
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
-            "config": self.cfg.describe(),
+            "config": {**self.cfg.describe(), "init": self.origin},
             **({"degradation": self.cfg.degradation.describe()} if self.cfg.degradation else {}),
         }
