@@ -48,15 +48,24 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path)
+    p.add_argument("--only", help="these weights files only, e.g. fmen_x4.safetensors,fmen_s_x4.safetensors")
     args = p.parse_args(argv)
     if not BENCHMARK.exists():
         print(f"ensemble: needs {BENCHMARK} from ../shared", file=sys.stderr)
         return 2
+    only = set(args.only.split(",")) if args.only else None
+    entries = [e for e in read_manifest(ROOT / "weights") if only is None or e["file"] in only]
+    if only is not None and len(entries) != len(only):
+        print(
+            f"ensemble: not in the manifest: {', '.join(sorted(only - {e['file'] for e in entries}))}",
+            file=sys.stderr,
+        )
+        return 2
     rows = []
-    for entry in sorted(read_manifest(ROOT / "weights"), key=lambda e: (e["model"] != "fmen-s", e["scale"])):
+    for entry in sorted(entries, key=lambda e: (e["model"] != "fmen-s", e["scale"], e.get("kind", "clean"))):
         model, desc = load_weights(ROOT / "weights" / entry["file"])
         up = Upscaler(model, desc, torch.device("cpu"), torch.float32)
-        row: dict = {"model": entry["model"], "scale": entry["scale"]}
+        row: dict = {"model": entry["model"], "scale": entry["scale"], "kind": entry.get("kind", "clean")}
         plain_time = ens_time = 0.0
         for name in ("Set5", "Set14"):
             data = pairs(name, entry["scale"])
@@ -70,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| model | Set5 | Set5 ensemble | Set14 | Set14 ensemble | time × plain |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        name = f"{'FMEN-S' if r['model'] == 'fmen-s' else 'FMEN'} ×{r['scale']}"
+        name = f"{'FMEN-S' if r['model'] == 'fmen-s' else 'FMEN'} ×{r['scale']}" + (
+            "" if r["kind"] == "clean" else f" {r['kind']}"
+        )
         (a, b), (c, d) = r["Set5"], r["Set14"]
         print(
             f"| {name} | {a:.2f} | {b:.2f} (+{b - a:.2f}) | {c:.2f} | {d:.2f} (+{d - c:.2f}) | {r['time_x']:.1f} |"
