@@ -149,6 +149,31 @@ def _weights(t: Trainer) -> dict[str, torch.Tensor]:
     }
 
 
+def test_a_compiled_run_trains_what_the_plain_one_does(data: Path, tmp_path: Path) -> None:
+    """The same first step's loss (up to the fused kernels' rounding) and the same weights' shapes;
+    a compiler that fails leaves the run training, uncompiled, with a line in its log."""
+    plain = Trainer(_cfg(data, tmp_path / "plain"))
+    compiled = Trainer(_cfg(data, tmp_path / "compiled", compile=True))
+    assert compiled._forward is not compiled.model
+    a, b = plain.train_step(), compiled.train_step()
+    assert b == pytest.approx(a, rel=2e-2)
+    assert compiled.train() == "finished"
+    assert "torch.compile failed" not in (tmp_path / "compiled" / "train.log").read_text()
+
+    broken = Trainer(_cfg(data, tmp_path / "broken", compile=True))
+
+    def no_compiler(_x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+
+    broken._forward = no_compiler
+    assert broken.train() == "finished" and broken._forward is broken.model
+    log = (tmp_path / "broken" / "train.log").read_text()
+    assert (
+        log.count("torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler found)")
+        == 1
+    )
+
+
 @pytest.mark.parametrize("form", ["train", "deploy"])
 def test_resume_is_exact_and_the_ema_is_what_gets_kept(form: str, data: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)  # the same kernels in both runs
@@ -366,6 +391,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
         schedules=lambda m, s: TINY,
         threads=1,
         photo_margin=0.0,  # six steps gain little; the margin has its own test
+        compile_steps=False,  # three compilations for six steps each; the resume below compiles
         log=said.append,
     )
     assert "campaign: every run has finished its schedule" in said
@@ -404,6 +430,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
     )
     log = (root / "fmen-s_x4" / "train.log").read_text()
     assert "initialised from" in log and "at step 6" in log
+    assert "torch.compile failed" not in log  # the campaign's chunks train compiled
     assert json.loads((root / "fmen-s_x4" / "record.json").read_text())["steps"] == 8
 
 

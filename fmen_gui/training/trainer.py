@@ -27,7 +27,13 @@ Built for a long campaign on idle CPUs, resumed many times:
 - fp32 on CPUs without bf16 in hardware (emulated bf16 is several times slower), bf16
   autocast where it is native; on CUDA bf16 autocast where the GPU has it, else fp16 with a
   grad scaler (a GPU burst, :mod:`~fmen_gui.training.burst`);
-- SIGTERM/SIGINT and a wall-clock deadline end the run after the current step, saved.
+- SIGTERM/SIGINT and a wall-clock deadline end the run after the current step, saved;
+- ``TrainConfig.compile``: the training forward and backward through ``torch.compile``
+  (Inductor fuses the BatchNorms, additions and activations around the convolutions). On
+  the campaign's 2-core bf16 CPU, batch 16, 48-px patches, train form: FMEN-S ×4 15 % faster
+  (1.40 → 1.61 steps/s), FMEN ×4 9 % (0.560 → 0.612), for about a minute of compiling per
+  start, which a 40-minute chunk repays (about 7 % more steps). A run that cannot compile
+  (no C compiler, an unsupported operator) trains uncompiled and says so in its log.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import platform
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +92,7 @@ class TrainConfig:
     degradation: Degradation | None = None  # the photo models' inputs; None = clean bicubic
     unseen: Path | None = None  # the unseen photographs to validate on (see photos.py), if fetched
     workers: int = 0  # processes making batches ahead (a GPU burst); 0 = made between steps
+    compile: bool = False  # the training step's network through torch.compile (see the module docstring)
 
     def describe(self) -> dict[str, str]:
         return {
@@ -256,6 +264,13 @@ class Trainer:
         pool, _ = split(cfg.data)
         self.sampler = PatchSampler(pool, cfg.scale, np.random.default_rng(cfg.seed), cfg.degradation)
         self._stream: BatchStream | None = None  # batches made ahead, while train() runs
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        if cfg.compile:
+            # A fresh start for this run's graphs: a campaign trains several networks in one
+            # process, and compiled code kept for another would count against the limit of
+            # recompilations, past which torch silently stops compiling.
+            torch._dynamo.reset()
+            self._forward = torch.compile(self.model)
         if self.last_path.exists():
             self._resume(torch.load(self.last_path, map_location="cpu", weights_only=True))
         else:
@@ -454,7 +469,7 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
         ):
-            out = self.model(x)
+            out = self._forward_once(x)
         loss = F.l1_loss(out.float(), y) if stage.loss == "l1" else F.mse_loss(out.float(), y)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -463,6 +478,20 @@ class Trainer:
         self.step += 1
         self._update_ema()
         return float(loss.item())
+
+    def _forward_once(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output for a training batch; a compiled forward that fails to compile
+        is dropped for the plain module (the same parameters), once, with a line in the log."""
+        if self._forward is self.model:
+            return self.model(x)
+        try:
+            return self._forward(x)
+        except Exception as e:  # any compiler failure: train on, uncompiled
+            self.log(
+                f"torch.compile failed ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); training uncompiled"
+            )
+            self._forward = self.model
+            return self.model(x)
 
     def train(self, max_steps: int = 0) -> str:
         """Train until the schedule ends, the deadline, a signal or ``max_steps`` more steps.
