@@ -174,17 +174,23 @@ def test_a_compiled_run_trains_what_the_plain_one_does(data: Path, tmp_path: Pat
     )
 
 
-@pytest.mark.parametrize("form", ["train", "deploy"])
-def test_resume_is_exact_and_the_ema_is_what_gets_kept(form: str, data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("form", "compiled"), [("train", False), ("deploy", False), ("train", True)])
+def test_resume_is_exact_and_the_ema_is_what_gets_kept(
+    form: str, compiled: bool, data: Path, tmp_path: Path
+) -> None:
+    """Also through torch.compile, as the campaign trains: the compiled kernels of a resumed
+    run are those of the uninterrupted one."""
     torch.set_num_threads(1)  # the same kernels in both runs
-    whole = Trainer(_cfg(data, tmp_path / "whole", form=form))
+    whole = Trainer(_cfg(data, tmp_path / "whole", form=form, compile=compiled))
     assert whole.train() == "finished"
 
-    Trainer(_cfg(data, tmp_path / "split", form=form)).train(max_steps=2)  # stops mid-stage...
-    first = Trainer(_cfg(data, tmp_path / "split", form=form))
+    Trainer(_cfg(data, tmp_path / "split", form=form, compile=compiled)).train(
+        max_steps=2
+    )  # stops mid-stage...
+    first = Trainer(_cfg(data, tmp_path / "split", form=form, compile=compiled))
     assert first.step == 2
     assert first.train(max_steps=2) == "steps"  # ...and across the L1 → L2 boundary
-    resumed = Trainer(_cfg(data, tmp_path / "split", form=form))
+    resumed = Trainer(_cfg(data, tmp_path / "split", form=form, compile=compiled))
     assert resumed.step == 4 and resumed.train() == "finished"
 
     a, b = _weights(whole), _weights(resumed)
