@@ -123,7 +123,7 @@ def draw(
         label = f"{name} (best {max(v for _, v in curve):.3f})"
         panels.append(
             (
-                f"{name}: validation Y-PSNR (dB, held-out images; mean of its conditions) vs step",
+                f"{name}: validation Y-PSNR (dB, on images it never trains on; mean of its conditions) vs  step",
                 {label: curve},
                 {label: shipped[name]} if name in shipped else {},
                 False,
