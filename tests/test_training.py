@@ -450,6 +450,28 @@ def test_campaign_gives_the_next_chunk_to_the_run_furthest_behind(tmp_path: Path
     assert camp.next_run(runs, tmp_path, {"fmen_x4"}) == runs[2]
 
 
+def test_on_a_fresh_machine_the_next_chunk_counts_what_the_seeds_had(tmp_path: Path) -> None:
+    # A new clone has no runs/, only the committed seeds: their CPU time still counts, so the
+    # chunk goes to the run furthest behind its share, not to the first in the list.
+    runs = (camp.Run("fmen-s", 4, 3.0, "photo"), camp.Run("fmen-s", 4, 4.0), camp.Run("fmen", 4, 2.0))
+    root, seeds = tmp_path / "runs", tmp_path / "checkpoints"
+    seeds.mkdir()
+    for name, step, minutes in (
+        ("fmen-s_x4_photo", 7000, 120.0),
+        ("fmen-s_x4", 5000, 74.3),
+        ("fmen_x4", 9555, 259.7),
+    ):
+        torch.save({"step": step, "wall": minutes * 60, "ema": {}, "form": "train"}, seeds / f"{name}.pt")
+    finetune = sched.finetune_schedule
+    assert camp.next_run(runs, root, set(), finetune) == runs[0]  # without seeds: list order
+    assert camp.next_run(runs, root, set(), finetune, seeds) == runs[1]  # 74.3 / 4 < 120 / 3 < 259.7 / 2
+    (seeds / "fmen-s_x4.pt").write_bytes(b"not a checkpoint")  # unreadable: counts as unstarted
+    assert camp.next_run(runs, root, set(), finetune, seeds) == runs[1]
+    (root / "fmen-s_x4").mkdir(parents=True)  # a run folder's record outranks its seed
+    (root / "fmen-s_x4" / "record.json").write_text(json.dumps({"steps": 5100, "wall_minutes": 900.0}))
+    assert camp.next_run(runs, root, set(), finetune, seeds) == runs[0]  # 120 / 3 < 259.7 / 2
+
+
 def test_deadline_parsing() -> None:
     now = time.time()
     assert camp.parse_deadline(None, 1.5) == pytest.approx(now + 5400, abs=5)

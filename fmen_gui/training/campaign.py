@@ -24,6 +24,7 @@ same machine finds them; there a run resumes exactly from ``last.pt``.
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,13 +72,27 @@ SEEDED_SCALES = (4,)  # runs whose EMA weights are committed for other machines
 EXPORT_MINUTES = 3.0  # kept free before the deadline for the last export
 
 
-def _progress(folder: Path) -> tuple[int, float]:
-    """(steps, CPU minutes) of a run from its record; nothing yet is (0, 0)."""
+def _progress(folder: Path, seed: Path | None = None) -> tuple[int, float]:
+    """(steps, CPU minutes) of a run from its record, else from its committed seed; nothing
+    yet is (0, 0).
+
+    Why the seed: on a fresh machine (a new clone, no ``runs/``) the ×4 runs resume from their
+    seeds, which carry their step and wall time. Without them every run would count as
+    unstarted, and the chunks would go in list order to runs that already had hours instead of
+    to the ones furthest behind their share.
+    """
     try:
         record = json.loads((folder / "record.json").read_text())
         return int(record["steps"]), float(record["wall_minutes"])
     except (OSError, ValueError, KeyError):
-        return 0, 0.0
+        pass
+    if seed is not None and seed.exists():
+        try:
+            state = torch.load(seed, map_location="cpu", weights_only=True)
+            return int(state["step"]), float(state["wall"]) / 60
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError):
+            pass  # an unreadable seed is reported where the run starts from it
+    return 0, 0.0
 
 
 def form_of(checkpoint: Path) -> str:
@@ -119,14 +134,20 @@ def export_run(run: Run, folder: Path, **kw: Any) -> bool:
 
 
 def next_run(
-    runs: tuple[Run, ...], root: Path, skip: set[str], schedules: ScheduleFor = sched.finetune_schedule
+    runs: tuple[Run, ...],
+    root: Path,
+    skip: set[str],
+    schedules: ScheduleFor = sched.finetune_schedule,
+    seeds: Path | None = None,
 ) -> Run | None:
-    """The unfinished run furthest behind its share of CPU time."""
+    """The unfinished run furthest behind its share of CPU time (a run without a folder yet
+    counts what its seed under ``seeds`` already had)."""
     candidates = []
     for run in runs:
         if run.name in skip:
             continue
-        steps, minutes = _progress(root / run.name)
+        seed = None if seeds is None else seeds / f"{run.name}.pt"
+        steps, minutes = _progress(root / run.name, seed)
         if steps >= sched.total_steps(schedules(run.model, run.scale)):
             continue
         candidates.append((minutes / run.share, runs.index(run), run))
@@ -179,7 +200,7 @@ def campaign(
             if end - now < 60:
                 log("campaign: deadline reached")
                 break
-            run = next_run(runs, root, done, schedules)
+            run = next_run(runs, root, done, schedules, seeds)
             if run is None:
                 log("campaign: every run has finished its schedule")
                 break
