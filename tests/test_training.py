@@ -541,6 +541,17 @@ def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) ->
     draw(histories(tmp_path / "runs"), png, by_condition=by)
     with Image.open(png) as im:
         assert im.size == (900, 3 * 260)
+    # On a fresh clone a run without a folder is drawn from its committed seed; a folder's
+    # last.pt outranks a seed of the same run.
+    seeds = tmp_path / "checkpoints"
+    trainer = Trainer(_cfg(data, tmp_path / "runs" / "fmen-s_x2"))
+    camp.save_seed(trainer, seeds / "fmen-s_x2_photo.pt")  # history [2, 4, 6], clean only
+    torch.save({"history": [(1, 1.0)]}, seeds / "fmen-s_x2.pt")
+    shutil.rmtree(tmp_path / "runs" / "fmen-s_x2_photo")
+    assert list(histories(tmp_path / "runs")) == ["fmen-s_x2"]
+    curves = histories(tmp_path / "runs", seeds)
+    assert list(curves) == ["fmen-s_x2", "fmen-s_x2_photo"] and curves["fmen-s_x2"][0][0] == 2
+    assert [s for s, _ in curves["fmen-s_x2_photo"]] == [2, 4, 6]
     with pytest.raises(SystemExit, match="no validation history"):
         draw({}, png)
 

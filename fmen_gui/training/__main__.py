@@ -143,7 +143,7 @@ def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.trainer import score_sets
     from fmen_gui.weights.loading import load_weights
 
-    curves, on = histories(args.runs), validated_on(args.runs)
+    curves, on = histories(args.runs, args.seeds), validated_on(args.runs, args.seeds)
     shipped = {}
     for name in curves:  # what the run must beat, on the same images, for the dashed line
         model, rest = name.rsplit("_x", 1)
@@ -154,7 +154,7 @@ def _curves(args: argparse.Namespace) -> None:
             unseen = None if on[name] == SLICE else args.unseen  # the images its curve is on
             sets = condition_sets(validation_images(args.data, scale, unseen)[1], kind)
             shipped[name] = (score_sets(load_weights(path)[0], sets, scale)[0], f"shipped {path.stem}")
-    draw(curves, args.png, shipped, condition_histories(args.runs))
+    draw(curves, args.png, shipped, condition_histories(args.runs, args.seeds))
     print(f"wrote {args.png}")
 
 
@@ -223,6 +223,12 @@ def main(argv: list[str] | None = None) -> None:
 
     v = sub.add_parser("curves", help="draw every run's validation curve into a PNG")
     v.add_argument("--runs", type=Path, default=Path("runs"))
+    v.add_argument(
+        "--seeds",
+        type=Path,
+        default=Path("checkpoints"),
+        help="committed seeds: the runs without a folder here",
+    )
     v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
     v.add_argument("--weights-dir", type=Path, default=Path("weights"))
 

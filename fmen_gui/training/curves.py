@@ -1,7 +1,7 @@
 """Validation PSNR against step for every campaign run, as one PNG (for progress notes).
 
 Drawn with Pillow alone: matplotlib is not a dependency of the app and is not worth one for a
-line chart. Each run's curve is the ``history`` its ``last.pt`` (or committed seed) carries.
+line chart. Each run's curve is the ``history`` its ``last.pt`` (else its committed seed) carries.
 One panel per run, each with its own dB range (a clean run near 28 dB and a photo run near
 26.7 dB on one axis would flatten both): its mean validation score with the shipped file's
 score on the same images as a dashed line, when given. A run validated under several
@@ -23,31 +23,40 @@ WIDTH, PANEL_HEIGHT, MARGIN = 900, 260, 60
 Curve = list[tuple[int, float]]
 
 
-def _load(root: Path) -> dict[str, dict]:
+def _load(root: Path, seeds: Path | None = None) -> dict[str, dict]:
+    """Each run's state: its folder's ``last.pt``, else its committed seed under ``seeds``.
+
+    Why the seeds: on a fresh clone only the runs trained there have folders, and the curves
+    of the others (which the seeds carry, see ``campaign.save_seed``) would drop out.
+    """
+    found = [(last.parent.name, last) for last in sorted(root.glob("*/last.pt"))]
+    if seeds is not None:
+        have = {name for name, _ in found}
+        found += [(seed.stem, seed) for seed in sorted(seeds.glob("*.pt")) if seed.stem not in have]
     states = {}
-    for last in sorted(root.glob("*/last.pt")):
-        if "." in last.parent.name:  # a run set aside (campaign.retire_other_form), not a run
+    for name, path in sorted(found):
+        if "." in name:  # a run set aside (campaign.retire_other_form), not a run
             continue
-        state = torch.load(last, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("history"):
-            states[last.parent.name] = state
+            states[name] = state
     return states
 
 
-def histories(root: Path) -> dict[str, Curve]:
+def histories(root: Path, seeds: Path | None = None) -> dict[str, Curve]:
     """Each run's (step, mean validation dB)."""
-    return {name: [(int(s), float(v)) for s, v in st["history"]] for name, st in _load(root).items()}
+    return {name: [(int(s), float(v)) for s, v in st["history"]] for name, st in _load(root, seeds).items()}
 
 
-def validated_on(root: Path) -> dict[str, str]:
+def validated_on(root: Path, seeds: Path | None = None) -> dict[str, str]:
     """Which images each run's history was measured on (see ``photos.validation_images``)."""
-    return {name: str(st.get("val_on", SLICE)) for name, st in _load(root).items()}
+    return {name: str(st.get("val_on", SLICE)) for name, st in _load(root, seeds).items()}
 
 
-def condition_histories(root: Path) -> dict[str, dict[str, Curve]]:
+def condition_histories(root: Path, seeds: Path | None = None) -> dict[str, dict[str, Curve]]:
     """Each run's per-condition curves, for the runs validated under more than one condition."""
     out: dict[str, dict[str, Curve]] = {}
-    for name, state in _load(root).items():
+    for name, state in _load(root, seeds).items():
         by: dict[str, Curve] = {}
         for step, values in state.get("history_by", []):
             for cond, v in values.items():
