@@ -401,7 +401,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
         log=said.append,
     )
     assert "campaign: every run has finished its schedule" in said
-    assert sorted(p.name for p in seeds.iterdir()) == ["fmen-s_x4.pt"]  # ×4 only
+    assert sorted(p.name for p in seeds.iterdir()) == ["fmen-s_x2.pt", "fmen-s_x2_photo.pt", "fmen-s_x4.pt"]
     seed = torch.load(seeds / "fmen-s_x4.pt", weights_only=True)
     assert seed["step"] == 6 and "ema" in seed and "opt" not in seed
     entries = json.loads((weights / "manifest.json").read_text())["weights"]
@@ -419,12 +419,14 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
     monkeypatch.setenv(registry.ENV_WEIGHTS_DIR, str(weights))
     assert registry.find_weights("fmen-s", 2).path.name == "fmen_s_x2.safetensors"
     assert registry.find_weights("fmen-s", 2, "photo").path.name == "fmen_s_x2_photo.safetensors"
-    # A fresh machine: no run folders, the committed seed carries the ×4 run on at its step.
+    # A fresh machine: no run folders, the committed seed carries the ×4 run on at its step;
+    # a run without a seed starts from the shipped file of its kind (the photo file, lifted).
     shutil.rmtree(root)
+    (seeds / "fmen-s_x2_photo.pt").unlink()
     longer = sched.parse("l1:3@12:1e-3,l2:5@12:1e-4")
     camp.campaign(
         time.time() + 3600,
-        runs=runs[:1],
+        runs=(runs[0], runs[2]),
         root=root,
         seeds=seeds,
         weights_dir=weights,
@@ -438,6 +440,11 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
     assert "initialised from" in log and "at step 6" in log
     assert "torch.compile failed" not in log  # the campaign's chunks train compiled
     assert json.loads((root / "fmen-s_x4" / "record.json").read_text())["steps"] == 8
+    photo_log = (root / "fmen-s_x2_photo" / "train.log").read_text()
+    assert (
+        f"initialised from {weights / 'fmen_s_x2_photo.safetensors'}" in photo_log
+        and "at step 0" in photo_log
+    )
 
 
 def test_campaign_gives_the_next_chunk_to_the_run_furthest_behind(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ One command (``make train-campaign`` / ``scripts/campaign.sh``) started in the b
 while someone works on the project. It trains in chunks: each chunk goes to the unfinished
 run with the least CPU time for its share (×4 first: the scale people use most and the one
 with a public reference), then exports that run's best EMA checkpoint if it beats the
-shipped file on the held-out validation slice, then saves the ×4 runs' EMA weights under
-``checkpoints/`` (small, committed) so that a fresh machine resumes too. It stops cleanly,
+shipped file on the held-out validation slice, then saves the run's EMA weights and step under
+``checkpoints/`` (4–10 MB a run, committed) so that a fresh machine resumes too. Every run is
+seeded, not only the ×4 ones: a session's checkout is a new clone without ``runs/`` (so it was
+on 2026-12-05), and a run without a seed would start again from the shipped file. It stops cleanly,
 with everything saved, before the deadline or on SIGTERM/SIGINT/SIGHUP.
 
 The runs continue the shipped networks in the paper's train form (RRRBs and BatchNorms),
@@ -13,9 +15,9 @@ lifted exactly from the deploy weights (:func:`fmen_gui.arch.reparam.lift`): in 
 form FMEN-S ×4 stayed flat (35.307 dB on the unseen photographs after 1,700 more steps at
 1e-4; a 2,500-step cycle at 3e-4 ended at 35.295), while the train form, from the same
 file, reached 35.383 dB in 3,000 steps at a third of the speed. A new run starts from its
-committed seed (when trained in the same form), else from the shipped clean file of its
-model and scale — the photo runs too, which then learn the degraded inputs of
-:mod:`fmen_gui.training.degrade`.
+committed seed (when trained in the same form), else from the shipped file of its model, scale
+and kind, else from the clean one: a first photo run starts from the clean network and learns
+the degraded inputs of :mod:`fmen_gui.training.degrade`.
 
 Run folders (``runs/<model>_x<scale>``, ignored by git) stay where the next start on the
 same machine finds them; there a run resumes exactly from ``last.pt``.
@@ -35,7 +37,7 @@ import torch
 
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.degrade import PHOTO
-from fmen_gui.training.export import BENCHMARKS, PHOTO_FIRST_MARGIN, export, weights_name
+from fmen_gui.training.export import BENCHMARKS, PHOTO_FIRST_MARGIN, export, rival_file
 from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
 from fmen_gui.weights.registry import KINDS
 
@@ -68,7 +70,6 @@ RUNS: tuple[Run, ...] = (  # in this order where their shares are equally used
     Run("fmen", 3, 1.0),
 )
 ScheduleFor = Callable[[str, int], sched.Schedule]
-SEEDED_SCALES = (4,)  # runs whose EMA weights are committed for other machines
 EXPORT_MINUTES = 3.0  # kept free before the deadline for the last export
 
 
@@ -211,7 +212,7 @@ def campaign(
             if retired:
                 log(f"campaign: {folder} was trained in another form; kept as {retired}")
             if not (folder / "last.pt").exists():
-                shipped = weights_dir / weights_name(run.model, run.scale)
+                shipped = rival_file(weights_dir, run.model, run.scale, run.kind)
                 usable_seed = seed.exists() and form_of(seed) == form
                 start = seed if usable_seed else shipped if shipped.exists() else None
             cfg = TrainConfig(
@@ -232,8 +233,7 @@ def campaign(
             reason = trainer.train()
             if trainer.finished:
                 done.add(run.name)
-            if run.scale in SEEDED_SCALES:
-                log(f"campaign: saved {save_seed(trainer, seed)}")
+            log(f"campaign: saved {save_seed(trainer, seed)}")
             if trainer.best_path.exists():
                 export_run(
                     run,
