@@ -387,7 +387,8 @@ def test_animations_are_marked_first_frame_only(
     for name in ("spin.gif", "spin.webp", "spin.png"):
         index = window.model.index(window.model.row_of(items[name].key))
         assert "First frame only (animation of 3 frames)" in index.data(Qt.ItemDataRole.ToolTipRole)
-        assert items[name].size_text().endswith("· first frame only")
+        # FMEN-S ×2 has a photo model, so the card also names the kind Auto chose for it.
+        assert "· first frame only" in items[name].size_text()
     assert items["still.png"].frames == 1 and "first frame" not in items["still.png"].size_text()
     window.remove_items([items[n].key for n in ("spin.webp", "spin.png", "still.png")])
     run_all(qtbot, window)
