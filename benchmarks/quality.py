@@ -60,7 +60,9 @@ def auto_kinds(files: list[bytes | None], folder: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--model", default="fmen-s")
+    p.add_argument(
+        "--model", nargs="+", default=None, help="models to compare (default: every one with photo weights)"
+    )
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     args = p.parse_args()
     photos = available("photo")
@@ -68,7 +70,7 @@ def main() -> None:
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="fmen-quality-"))
     for (model, scale), photo_entry in sorted(photos.items()):
-        if model != args.model or (model, scale) not in clean:
+        if (args.model and model not in args.model) or (model, scale) not in clean:
             continue
         nets = {
             "clean": load_weights(clean[model, scale].path)[0],
@@ -98,7 +100,7 @@ def main() -> None:
                 rows.append(row)
                 print(row, file=sys.stderr, flush=True)
     if not rows:
-        raise SystemExit(f"no photo weights installed for {args.model}: nothing to compare")
+        raise SystemExit(f"no photo weights installed for {args.model or 'any model'}: nothing to compare")
     print("| model | set | input | bicubic | clean | photo | auto (picks) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
