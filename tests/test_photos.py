@@ -54,7 +54,7 @@ def _fake_downloader(root: Path, calls: list[str], missing: str | None = None, f
         doc = tree / "usr" / "share" / "doc" / package
         doc.mkdir(parents=True)
         (doc / "copyright").write_text(f"Files: *\nLicense: GPL-2+\nComment: {package}\n")
-        for i, member in enumerate(photos.SOURCES[package].values()):
+        for i, member in enumerate({**photos.SOURCES, **photos.TRAIN_SOURCES}[package].values()):
             if member == missing:
                 continue
             (tree / member).parent.mkdir(parents=True, exist_ok=True)
@@ -129,3 +129,31 @@ def test_the_campaign_uses_the_photographs_or_says_it_falls_back(
     assert cli._unseen(SimpleNamespace(unseen=tmp_path / "none")) is None
     said = capsys.readouterr().out
     assert "apt-get is not available" in said and "judged on the validation slice" in said
+
+
+def test_training_photographs_are_reduced_whole_and_never_the_validation_ones() -> None:
+    out = photos.prepare_training(_picture(4352, 2448, 0))
+    assert out.size == (2176, 1224) and out.mode == "RGB"  # 2448 // 1024 = 2
+    assert photos.prepare_training(_picture(3168, 4224, 1)).size == (1056, 1408)  # by 3, portrait kept
+    assert photos.prepare_training(_picture(1366, 1074, 2)).size == (683, 537)  # by 2 at least
+    train, unseen = photos.TRAINING_PHOTOS, photos.UNSEEN_PHOTOS
+    assert not set(train.sources) & set(unseen.sources)
+    assert not set(train.file_names()) & set(unseen.file_names()) and len(train.file_names()) == 14
+    assert set(train.licenses) == set(train.sources) and train.folder_name != unseen.folder_name
+
+
+@needs_dpkg
+def test_the_training_photographs_are_fetched_into_their_own_folder(tmp_path: Path) -> None:
+    calls: list[str] = []
+    folder = tmp_path / "cache" / "training"
+    download = _fake_downloader(tmp_path, calls)
+    assert photos.fetch(folder, download, photos.TRAINING_PHOTOS) == folder
+    assert calls == list(photos.TRAIN_SOURCES) and photos.TRAINING_PHOTOS.complete(folder)
+    assert not photos.complete(folder)  # not the validation set
+    manifest = json.loads((folder / photos.MANIFEST).read_text())
+    assert manifest["images"] == photos.TRAINING_PHOTOS.file_names() and "hr_size" not in manifest
+    assert manifest["packages"]["lomiri-wallpapers-16.04"]["license"].startswith("CC-BY-4.0")
+    paths = photos.training_photos(folder)
+    assert [p.name for p in paths] == manifest["images"]
+    with Image.open(paths[0]) as img:
+        assert img.size == (600, 400)  # the 1200×800 stand-ins, reduced by 2

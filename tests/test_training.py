@@ -575,3 +575,70 @@ def test_a_run_trained_in_the_other_form_is_set_aside_not_deleted(tmp_path: Path
     torch.save({"form": "deploy"}, folder / "last.pt")
     assert camp.retire_other_form(folder, "train") == tmp_path / "fmen-s_x4.deploy-form-2"
     assert camp.retire_other_form(tmp_path / "nothing-yet", "train") is None
+
+
+def _training_photos(folder: Path) -> Path:
+    """Stand-ins for the fetched training photographs: each larger than all the classic images."""
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for name in photos.TRAINING_PHOTOS.file_names():
+        small = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((144, 96), Image.Resampling.BICUBIC).save(folder / name)
+    (folder / photos.MANIFEST).write_text("{}")
+    return folder
+
+
+def test_patches_are_drawn_by_area_only_where_asked(tmp_path: Path) -> None:
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (200, 200), "red").save(big)  # LR 100×100: 89² patch starts of 12 px
+    Image.new("RGB", (40, 40), "blue").save(small)  # LR 20×20: 9²
+    for by_area, share in ((False, 0.5), (True, 89**2 / (89**2 + 9**2))):
+        sampler = PatchSampler([big, small], 2, np.random.default_rng(0), by_area=by_area)
+        draws = [sampler.draw(12, np.random.default_rng(i)) for i in range(2000)]
+        assert draws.count(0) / len(draws) == pytest.approx(share, abs=0.03)
+        assert sampler.draw(21, np.random.default_rng(0)) == 0  # too small for the other: never drawn
+
+
+def test_a_run_with_the_training_photographs_says_so_and_resumes_only_on_them(
+    data: Path, tmp_path: Path
+) -> None:
+    extra = _training_photos(tmp_path / "extra")
+    t = Trainer(_cfg(data, tmp_path / "run", train_photos=extra))
+    assert len(t.sampler.pairs) == len(split(data)[0]) + 14 and t.sampler.by_area
+    t.train(max_steps=2)
+    said = json.loads((tmp_path / "run" / "record.json").read_text())["config"]["data"]
+    assert "14 training photographs" in said and "CC-BY-4.0" in said
+    # A run's batches are a function of its pool: it resumes on the same images or not at all.
+    with pytest.raises(
+        ValueError, match=r"was trained on .* training photographs \(.*\), not T91 [^(]*: move"
+    ):
+        Trainer(_cfg(data, tmp_path / "run"))
+    assert Trainer(_cfg(data, tmp_path / "run", train_photos=extra)).step == 2
+    Trainer(_cfg(data, tmp_path / "plain")).train(max_steps=2)
+    with pytest.raises(ValueError, match=r"was trained on T91 .* images, not"):
+        Trainer(_cfg(data, tmp_path / "plain", train_photos=extra))
+    with pytest.raises(FileNotFoundError, match="photos --training"):
+        Trainer(_cfg(data, tmp_path / "none", train_photos=tmp_path / "missing"))
+
+
+def test_the_cli_fetches_the_training_photographs_and_trains_on_them(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fmen_gui.training import __main__ as cli
+
+    extra = _training_photos(tmp_path / "extra")
+    asked: list[object] = []
+
+    def fetch(folder: Path | None = None, download: object = None, collection: object = None) -> Path:
+        asked.append(collection)
+        return extra
+
+    monkeypatch.setattr(photos, "fetch", fetch)
+    cli.main(["photos", "--training"])
+    assert (
+        asked == [photos.TRAINING_PHOTOS] and f"14 training photographs in {extra}" in capsys.readouterr().out
+    )
+    out = tmp_path / "run"
+    run = ["train", "--scale", "2", "--data", str(data), "--out", str(out), "--schedule", "l1:2@12:1e-3"]
+    cli.main([*run, "--batch", "2", "--val-every", "2", "--train-photos", "--unseen", str(tmp_path / "none")])
+    assert "14 training photographs" in json.loads((out / "record.json").read_text())["config"]["data"]

@@ -44,6 +44,7 @@ def _train(args: argparse.Namespace) -> None:
         form=args.form,
         degradation=PHOTO if args.kind == "photo" else None,
         unseen=args.unseen,
+        train_photos=_train_photos() if args.train_photos else None,
         seed=args.seed,
         deadline=parse_deadline(args.until, args.hours) if (args.until or args.hours) else 0.0,
     )
@@ -81,9 +82,20 @@ def _unseen(args: argparse.Namespace) -> Path | None:
     return folder
 
 
+def _train_photos() -> Path:
+    """The training photographs' cache folder, fetched first where incomplete."""
+    from fmen_gui.training import photos
+
+    return photos.fetch(collection=photos.TRAINING_PHOTOS)
+
+
 def _photos(args: argparse.Namespace) -> None:
     from fmen_gui.training import photos
 
+    if args.training:
+        folder = _train_photos()
+        print(f"{len(photos.TRAINING_PHOTOS.file_names())} training photographs in {folder}")
+        return
     folder = photos.fetch(args.unseen)
     print(f"{len(photos.file_names())} validation photographs in {folder}")
 
@@ -178,6 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many more steps (0: no limit)")
+    t.add_argument(
+        "--train-photos",
+        action="store_true",
+        help="add the training photographs (Debian's lomiri wallpapers, fetched once) to the pool",
+    )
 
     e = sub.add_parser("export", help="write a run's best checkpoint to weights/ with its manifest entry")
     e.add_argument("--model", choices=("fmen-s", "fmen"), required=True)
@@ -202,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
 
     f = sub.add_parser(
         "photos", help="fetch the unseen validation photographs (Debian packages) into a cache"
+    )
+    f.add_argument(
+        "--training", action="store_true", help="fetch the training photographs (other packages) instead"
     )
 
     from fmen_gui.training.burst import PACK, BurstSettings

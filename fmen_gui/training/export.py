@@ -22,7 +22,7 @@ from fmen_gui.arch.fmen import FMEN, preset_config
 from fmen_gui.arch.reparam import reparameterize
 from fmen_gui.training import photos
 from fmen_gui.training.data import HOLDOUT, VALIDATION, benchmark_pairs, condition_sets
-from fmen_gui.training.trainer import DATA, checkpoint_weights, evaluate, score_sets
+from fmen_gui.training.trainer import DATA, checkpoint_weights, data_description, evaluate, score_sets
 from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights, save_safetensors
 from fmen_gui.weights.registry import record_entry
@@ -119,8 +119,8 @@ def export(
                 **({"rival": rival.name, "rival_psnr": shipped} if shipped is not None else {}),
             },
             "trainer": "python -m fmen_gui.training (this project's own code)",
-            "data": "T91 + BSD200 less the 10 held-out validation images, "
-            + ("LR degraded (see degradation)" if kind == "photo" else "Pillow bicubic LR"),
+            "data": record.get("config", {}).get("data", data_description(False))
+            + (", LR degraded (see degradation)" if kind == "photo" else ", Pillow bicubic LR"),
         }
     )
     record_entry(

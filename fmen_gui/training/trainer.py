@@ -62,7 +62,7 @@ from fmen_gui.metrics import psnr_y
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import BatchStream, Pair, PatchSampler, condition_sets, split, step_rng
 from fmen_gui.training.degrade import Degradation
-from fmen_gui.training.photos import SLICE, validation_images
+from fmen_gui.training.photos import SLICE, TRAINING_PHOTOS, training_photos, validation_images
 
 EMA_DECAY = 0.999
 DATA = Path("../shared/data/train")
@@ -91,6 +91,7 @@ class TrainConfig:
     deadline: float = 0.0  # time.time() after which the run saves and stops; 0 = none
     degradation: Degradation | None = None  # the photo models' inputs; None = clean bicubic
     unseen: Path | None = None  # the unseen photographs to validate on (see photos.py), if fetched
+    train_photos: Path | None = None  # training photographs added to the pool (photos.TRAINING_PHOTOS)
     workers: int = 0  # processes making batches ahead (a GPU burst); 0 = made between steps
     compile: bool = False  # the training step's network through torch.compile (see the module docstring)
 
@@ -105,7 +106,18 @@ class TrainConfig:
             "form": self.form,
             "seed": str(self.seed),
             "inputs": "degraded (see degradation)" if self.degradation else "clean bicubic",
+            "data": data_description(self.train_photos is not None),
         }
+
+
+def data_description(with_photos: bool) -> str:
+    """What a run trains on, as its record and the manifest say it (a resumed run must train on
+    the same: its batches are a function of the pool)."""
+    pool = "T91 + BSD200 less the 10 held-out validation images"
+    if not with_photos:
+        return pool
+    licences = "; ".join(f"{p}: {lic}" for p, lic in TRAINING_PHOTOS.licenses.items())
+    return f"{pool} + {len(TRAINING_PHOTOS.file_names())} training photographs ({licences})"
 
 
 def start_origin(path: Path, lifted: bool) -> str:
@@ -262,7 +274,15 @@ class Trainer:
         self.last_path = cfg.out / "last.pt"
         self.best_path = cfg.out / "best.pt"
         pool, _ = split(cfg.data)
-        self.sampler = PatchSampler(pool, cfg.scale, np.random.default_rng(cfg.seed), cfg.degradation)
+        if cfg.train_photos is not None:
+            pool += training_photos(cfg.train_photos)
+        self.sampler = PatchSampler(
+            pool,
+            cfg.scale,
+            np.random.default_rng(cfg.seed),
+            cfg.degradation,
+            by_area=cfg.train_photos is not None,
+        )
         self._stream: BatchStream | None = None  # batches made ahead, while train() runs
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         if cfg.compile:
@@ -359,6 +379,7 @@ class Trainer:
             "ema_warmup": self.ema_warmup,
             "init": self.origin,
             "form": self.cfg.form,
+            "data": data_description(self.cfg.train_photos is not None),
             "schedule": sched.format_schedule(self.cfg.schedule),
             "torch_rng": torch.get_rng_state(),
             "py_rng": json.dumps(random.getstate()),
@@ -375,6 +396,13 @@ class Trainer:
             raise ValueError(
                 f"{self.last_path} holds a {form}-form run, not {self.cfg.form}: "
                 "move the run folder aside or train the same form"
+            )
+        data = data_description(self.cfg.train_photos is not None)
+        saved = str(state.get("data") or data_description(False))  # older runs: the 281 images
+        if saved != data:
+            raise ValueError(
+                f"{self.last_path} was trained on {saved}, not {data}: "
+                "move the run folder aside or train on the same images"
             )
         self.model.load_state_dict(state["model"])
         # Runs started before the EMA existed resume with the EMA at the current weights.
