@@ -146,12 +146,15 @@ class Collection:
     prepare: Callable[[Image.Image], Image.Image]
     preparation: str  # what ``prepare`` does, for the manifest
 
+    @staticmethod
+    def file_name(package: str, name: str) -> str:
+        """The cached PNG of photograph ``name`` of ``package``."""
+        return f"{package.split('-')[0]}-{name}.png"
+
     def file_names(self) -> list[str]:
         """The cached PNGs' names, in a fixed order."""
         return [
-            f"{package.split('-')[0]}-{name}.png"
-            for package, members in self.sources.items()
-            for name in members
+            self.file_name(package, name) for package, members in self.sources.items() for name in members
         ]
 
     def default_folder(self) -> Path:
@@ -256,7 +259,7 @@ def fetch(
                 if not source.is_file():
                     raise RuntimeError(f"{package} {version} has no {member}")
                 with Image.open(source) as img:
-                    collection.prepare(img).save(build / f"{package.split('-')[0]}-{name}.png")
+                    collection.prepare(img).save(build / collection.file_name(package, name))
             packages[package] = {
                 "version": version,
                 "deb_sha256": _sha256(deb),

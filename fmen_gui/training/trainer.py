@@ -106,8 +106,13 @@ class TrainConfig:
             "form": self.form,
             "seed": str(self.seed),
             "inputs": "degraded (see degradation)" if self.degradation else "clean bicubic",
-            "data": data_description(self.train_photos is not None),
+            "data": self.pool,
         }
+
+    @property
+    def pool(self) -> str:
+        """What this run trains on (see :func:`data_description`)."""
+        return data_description(self.train_photos is not None)
 
 
 def data_description(with_photos: bool) -> str:
@@ -379,7 +384,7 @@ class Trainer:
             "ema_warmup": self.ema_warmup,
             "init": self.origin,
             "form": self.cfg.form,
-            "data": data_description(self.cfg.train_photos is not None),
+            "data": self.cfg.pool,
             "schedule": sched.format_schedule(self.cfg.schedule),
             "torch_rng": torch.get_rng_state(),
             "py_rng": json.dumps(random.getstate()),
@@ -397,11 +402,10 @@ class Trainer:
                 f"{self.last_path} holds a {form}-form run, not {self.cfg.form}: "
                 "move the run folder aside or train the same form"
             )
-        data = data_description(self.cfg.train_photos is not None)
         saved = str(state.get("data") or data_description(False))  # older runs: the 281 images
-        if saved != data:
+        if saved != self.cfg.pool:
             raise ValueError(
-                f"{self.last_path} was trained on {saved}, not {data}: "
+                f"{self.last_path} was trained on {saved}, not {self.cfg.pool}: "
                 "move the run folder aside or train on the same images"
             )
         self.model.load_state_dict(state["model"])
