@@ -30,7 +30,7 @@ from fmen_gui.training import schedule as sched
 from fmen_gui.training.data import HOLDOUT, BatchStream, PatchSampler, make_pair, split, step_rng
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import export
-from fmen_gui.training.trainer import UNRECORDED_INIT, TrainConfig, Trainer, evaluate
+from fmen_gui.training.trainer import UNRECORDED_INIT, TrainConfig, Trainer, data_description, evaluate
 from fmen_gui.weights import registry
 from fmen_gui.weights.files import sha256_file
 from fmen_gui.weights.loading import load_weights
@@ -563,18 +563,52 @@ def test_curves_are_drawn_from_the_runs_histories(data: Path, tmp_path: Path) ->
         draw({}, png)
 
 
-def test_a_run_trained_in_the_other_form_is_set_aside_not_deleted(tmp_path: Path) -> None:
+def test_a_run_that_cannot_resume_here_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    base, with_photos = data_description(False), data_description(True)
     folder = tmp_path / "fmen-s_x4"
     folder.mkdir()
     torch.save({"form": "deploy", "step": 5}, folder / "last.pt")
-    assert camp.retire_other_form(folder, "deploy") is None and folder.exists()
-    moved = camp.retire_other_form(folder, "train")
+    assert camp.retire_unresumable(folder, "deploy", base) is None and folder.exists()
+    moved = camp.retire_unresumable(folder, "train", base)
     assert moved == tmp_path / "fmen-s_x4.deploy-form" and not folder.exists()
     assert torch.load(moved / "last.pt", weights_only=True)["step"] == 5
     folder.mkdir()
     torch.save({"form": "deploy"}, folder / "last.pt")
-    assert camp.retire_other_form(folder, "train") == tmp_path / "fmen-s_x4.deploy-form-2"
-    assert camp.retire_other_form(tmp_path / "nothing-yet", "train") is None
+    assert camp.retire_unresumable(folder, "train", base) == tmp_path / "fmen-s_x4.deploy-form-2"
+    assert camp.retire_unresumable(tmp_path / "nothing-yet", "train", base) is None
+    # The same form on another pool: a run without "data" (older runs) trained on the 281 images.
+    folder.mkdir()
+    torch.save({"form": "train", "step": 7}, folder / "last.pt")
+    assert camp.retire_unresumable(folder, "train", base) is None
+    assert camp.retire_unresumable(folder, "train", with_photos) == tmp_path / "fmen-s_x4.other-pool"
+    folder.mkdir()
+    torch.save({"form": "train", "data": with_photos}, folder / "last.pt")
+    assert camp.retire_unresumable(folder, "train", with_photos) is None
+
+
+def test_the_campaign_trains_on_the_photographs_going_on_from_the_seed(data: Path, tmp_path: Path) -> None:
+    """A run folder on the 281 images is set aside; the run goes on from its seed's step with
+    the photographs in its pool, and its seed and manifest entry say so."""
+    bench = need(BENCHMARK)
+    extra = _training_photos(tmp_path / "extra")
+    root, seeds, weights = tmp_path / "runs", tmp_path / "seeds", tmp_path / "weights"
+    weights.mkdir()
+    run = camp.Run("fmen-s", 2, 1.0)
+    kw: dict = {"runs": (run,), "root": root, "seeds": seeds, "weights_dir": weights, "data": data}
+    kw |= {"benchmarks": bench, "threads": 1, "compile_steps": False, "log": [].append}
+    first = sched.parse("l1:3@12:1e-3")
+    camp.campaign(time.time() + 3600, schedules=lambda m, s: first, **kw)
+    assert torch.load(seeds / "fmen-s_x2.pt", weights_only=True)["data"] == data_description(False)
+    said: list[str] = []
+    kw["log"] = said.append
+    camp.campaign(time.time() + 3600, schedules=lambda m, s: TINY, train_photos=extra, **kw)
+    assert any("kept as" in line and "fmen-s_x2.other-pool" in line for line in said)
+    log = (root / "fmen-s_x2" / "train.log").read_text()
+    assert "at step 3" in log and f"train images={len(split(data)[0]) + 14}" in log
+    seed = torch.load(seeds / "fmen-s_x2.pt", weights_only=True)
+    assert seed["step"] == 6 and seed["data"] == data_description(True)
+    entry = json.loads((weights / "manifest.json").read_text())["weights"][0]
+    assert "14 training photographs" in json.dumps(entry)
 
 
 def _training_photos(folder: Path) -> Path:

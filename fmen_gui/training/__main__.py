@@ -89,6 +89,16 @@ def _train_photos() -> Path:
     return photos.fetch(collection=photos.TRAINING_PHOTOS)
 
 
+def _campaign_photos() -> Path | None:
+    """The campaign's training photographs, or None (the 281 images alone) where they cannot be
+    fetched: a campaign on a machine without apt still trains."""
+    try:
+        return _train_photos()
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+        print(f"training photographs unavailable ({exc}); the runs train on the 281 images")
+        return None
+
+
 def _photos(args: argparse.Namespace) -> None:
     from fmen_gui.training import photos
 
@@ -120,6 +130,7 @@ def _campaign(args: argparse.Namespace) -> None:
         threads=args.threads,
         form=args.form,
         unseen=_unseen(args),
+        train_photos=_campaign_photos() if args.train_photos else None,
     )
 
 
@@ -215,6 +226,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=FORMS,
         default="train",
         help="the form runs train in (a run in the other is set aside)",
+    )
+    c.add_argument(
+        "--train-photos",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add the training photographs to every run's pool (default; a run on the other pool "
+        "is set aside and goes on from its seed)",
     )
 
     f = sub.add_parser(

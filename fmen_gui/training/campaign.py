@@ -38,7 +38,7 @@ import torch
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import BENCHMARKS, PHOTO_FIRST_MARGIN, export, rival_file
-from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer
+from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer, data_description
 from fmen_gui.weights.registry import KINDS
 
 
@@ -107,18 +107,27 @@ def form_of(checkpoint: Path) -> str:
     return str(state.get("form", "deploy"))
 
 
-def retire_other_form(folder: Path, form: str) -> Path | None:
-    """Move a run folder trained in the other form aside (nothing is deleted).
+def retire_unresumable(folder: Path, form: str, pool: str) -> Path | None:
+    """Move a run folder that cannot resume here aside (nothing is deleted).
 
-    A run resumes exactly or not at all, and a deploy-form ``last.pt`` cannot resume a
-    train-form run: the run then starts again from the shipped file, lifted into the train
-    form (see :func:`fmen_gui.arch.reparam.lift`), which is what that run's best exported.
+    A run resumes exactly or not at all: a ``last.pt`` trained in the other form, or on
+    another pool of images (its batches are a function of the pool), cannot go on. The run
+    then starts again from its seed (``checkpoints/<run>.pt``: the EMA weights and the step,
+    the schedule goes on) or from the shipped file, lifted into the train form (see
+    :func:`fmen_gui.arch.reparam.lift`); only the optimiser's moments are new.
     """
     last = folder / "last.pt"
-    old = form_of(last) if last.exists() else form
-    if old == form:
+    if not last.exists():
         return None
-    dest = free_name(folder, f"{old}-form")
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    old_form = str(state.get("form", "deploy"))
+    if old_form != form:
+        tag = f"{old_form}-form"
+    elif str(state.get("data") or data_description(False)) != pool:  # older runs: the 281 images
+        tag = "other-pool"
+    else:
+        return None
+    dest = free_name(folder, tag)
     folder.rename(dest)
     return dest
 
@@ -174,6 +183,7 @@ def save_seed(trainer: Trainer, path: Path) -> Path:
         "val_on": trainer.val_on,
         "init": trainer.origin,
         "schedule": sched.format_schedule(trainer.cfg.schedule),
+        "data": trainer.cfg.pool,
     }
     torch.save(state, tmp)
     tmp.replace(path)
@@ -194,6 +204,7 @@ def campaign(
     chunk_minutes: float = 40.0,
     photo_margin: float = PHOTO_FIRST_MARGIN,
     unseen: Path | None = None,
+    train_photos: Path | None = None,
     threads: int = 0,
     compile_steps: bool = True,  # about 7 % more steps a chunk on the CPU (see TrainConfig.compile)
     log: Callable[[str], object] = print,
@@ -213,9 +224,9 @@ def campaign(
             folder = root / run.name
             seed = seeds / f"{run.name}.pt"
             start = None
-            retired = retire_other_form(folder, form)
+            retired = retire_unresumable(folder, form, data_description(train_photos is not None))
             if retired:
-                log(f"campaign: {folder} was trained in another form; kept as {retired}")
+                log(f"campaign: {folder} was trained in another form or on other images; kept as {retired}")
             if not (folder / "last.pt").exists():
                 shipped = rival_file(weights_dir, run.model, run.scale, run.kind)
                 usable_seed = seed.exists() and form_of(seed) == form
@@ -232,6 +243,7 @@ def campaign(
                 deadline=end,
                 degradation=PHOTO if run.kind == "photo" else None,
                 unseen=unseen,
+                train_photos=train_photos,
                 compile=compile_steps,
             )
             trainer = Trainer(cfg)

@@ -35,7 +35,7 @@ def _load(root: Path, seeds: Path | None = None) -> dict[str, dict]:
         found += [(seed.stem, seed) for seed in sorted(seeds.glob("*.pt")) if seed.stem not in have]
     states = {}
     for name, path in sorted(found):
-        if "." in name:  # a run set aside (campaign.retire_other_form), not a run
+        if "." in name:  # a run set aside (campaign.retire_unresumable), not a run
             continue
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("history"):
