@@ -44,7 +44,7 @@ import torch
 from fmen_gui.training import schedule as sched
 from fmen_gui.training.degrade import PHOTO
 from fmen_gui.training.export import BENCHMARKS, PHOTO_FIRST_MARGIN, export, rival_file
-from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer, data_description
+from fmen_gui.training.trainer import DATA, StopRequest, TrainConfig, Trainer, data_description, pool_of
 from fmen_gui.weights.registry import KINDS
 
 
@@ -109,7 +109,11 @@ def _progress(folder: Path, seed: Path | None = None) -> tuple[int, float]:
 
 def form_of(checkpoint: Path) -> str:
     """The form ("train" or "deploy") a run checkpoint or seed was trained in."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return _form(torch.load(checkpoint, map_location="cpu", weights_only=True))
+
+
+def _form(state: dict[str, Any]) -> str:
+    """A checkpoint's form; runs older than the record trained the deploy form."""
     return str(state.get("form", "deploy"))
 
 
@@ -126,10 +130,10 @@ def retire_unresumable(folder: Path, form: str, pool: str) -> Path | None:
     if not last.exists():
         return None
     state = torch.load(last, map_location="cpu", weights_only=True)
-    old_form = str(state.get("form", "deploy"))
+    old_form = _form(state)
     if old_form != form:
         tag = f"{old_form}-form"
-    elif str(state.get("data") or data_description(False)) != pool:  # older runs: the 281 images
+    elif pool_of(state) != pool:
         tag = "other-pool"
     else:
         return None

@@ -125,6 +125,11 @@ def data_description(with_photos: bool) -> str:
     return f"{pool} + {len(TRAINING_PHOTOS.file_names())} training photographs ({licences})"
 
 
+def pool_of(state: dict[str, Any]) -> str:
+    """The pool a run checkpoint was trained on (runs older than the record: the 281 images)."""
+    return str(state.get("data") or data_description(False))
+
+
 def start_origin(path: Path, lifted: bool) -> str:
     """A run's origin when it starts from ``path``: the file's name and digest (a shipped file
     is replaced by later exports, so its name alone would not say which weights these were)."""
@@ -402,7 +407,7 @@ class Trainer:
                 f"{self.last_path} holds a {form}-form run, not {self.cfg.form}: "
                 "move the run folder aside or train the same form"
             )
-        saved = str(state.get("data") or data_description(False))  # older runs: the 281 images
+        saved = pool_of(state)
         if saved != self.cfg.pool:
             raise ValueError(
                 f"{self.last_path} was trained on {saved}, not {self.cfg.pool}: "
