@@ -11,6 +11,7 @@ from fmen_gui.arch.fmen import (
     PRESETS,
     FMENConfig,
     count_parameters,
+    merge_for_training,
     multiply_adds_per_pixel,
     preset_config,
 )
@@ -65,6 +66,54 @@ def test_reparameterize_is_exact(spec: tuple[int, int, int, tuple[int, ...]], sc
     assert a.abs().max() > 1.0, "the check would be vacuous on an all-zero output"
     assert (a - b).abs().max().item() <= 1e-3
     assert set(deploy.state_dict()) == set(FMEN(config, deploy=True).state_dict())
+
+
+@pytest.mark.parametrize("spec", CONFIGS[:4], ids=lambda s: f"C{s[0]}-m{s[1]}-d{s[2]}")
+def test_merged_training_is_the_train_form_in_value_and_gradient(
+    spec: tuple[int, int, int, tuple[int, ...]],
+) -> None:
+    """The merged RRRBs (one convolution, kernel computed from the block's weights) train the
+    same function: the same outputs and, through autograd, the same gradients for every
+    parameter, with BatchNorm in training mode as in a training step. In float64, so that
+    what is compared is the mathematics, not the rounding."""
+    config = _config(spec, 3)
+    plain = _randomise(FMEN(config, deploy=False), seed=7).double().train()
+    merged = _randomise(FMEN(config, deploy=False), seed=7).double().train()
+    merge_for_training(merged)
+    assert set(plain.state_dict()) == set(merged.state_dict())
+    x = torch.rand(2, 3, 17, 21, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 255
+    a, b = plain(x), merged(x)
+    assert a.abs().max() > 1.0, "the check would be vacuous on an all-zero output"
+    assert (a - b).abs().max().item() <= 1e-9
+    a.square().mean().backward()
+    b.square().mean().backward()
+    grads = [(p.grad, q.grad) for p, q in zip(plain.parameters(), merged.parameters(), strict=True)]
+    largest = max(g.abs().max().item() for g, _ in grads)
+    assert largest > 0.0
+    for (name, _), (g, h) in zip(plain.named_parameters(), grads, strict=True):
+        assert (g - h).abs().max().item() <= 1e-9 * largest, name
+    merge_for_training(merged, merged=False)  # and back: the plain train form again
+    plain.eval(), merged.eval()  # (in training mode each forward moves the BatchNorm statistics)
+    with torch.no_grad():
+        assert (merged(x) - plain(x)).abs().max().item() <= 1e-9
+
+
+def test_merged_training_under_bf16_autocast_keeps_its_kernel_in_fp32() -> None:
+    """Under autocast the convolution runs in bf16, but the kernel is computed in fp32 and the
+    outer identity is added outside it: the merged block then stays as close to fp32 as the
+    plain train form's bf16 convolutions are."""
+    config = _config(CONFIGS[2], 2)
+    model = _randomise(FMEN(config, deploy=False), seed=3)  # eval: the BatchNorms hold still
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4)) * 255
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain = model(x).float()
+            merge_for_training(model)
+            merged = model(x).float()
+    err_plain = (plain - reference).abs().mean().item()
+    err_merged = (merged - reference).abs().mean().item()
+    assert err_merged <= 1.5 * err_plain + 1e-3
 
 
 @pytest.mark.parametrize("scale", SCALES)

@@ -151,10 +151,18 @@ class RRRB(nn.Module):
             self.expand_conv = nn.Conv2d(channels, mid, 1)
             self.fea_conv = nn.Conv2d(mid, mid, 3, padding=0)
             self.reduce_conv = nn.Conv2d(mid, channels, 1)
+        self.merged = False  # the train form run as one convolution (see :func:`merge_for_training`)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.deploy:
             return self.rep_conv(x)
+        if self.merged:
+            # The kernel in fp32 even under autocast (its products are weight-sized, and a
+            # bf16 kernel would round the learned part against the folded identities); the
+            # outer identity stays outside the convolution for the same reason.
+            with torch.autocast(x.device.type, enabled=False):
+                weight, bias = self.kernel(outer_identity=False)
+            return F.conv2d(x, weight, bias, padding=1) + x
         out = self.expand_conv(x)
         identity = out
         out = self.fea_conv(pad_with(out, self.expand_conv.bias)) + identity
@@ -163,19 +171,43 @@ class RRRB(nn.Module):
     @torch.no_grad()
     def fused(self) -> tuple[Tensor, Tensor]:
         """Weight and bias of the single 3×3 conv equal to this train-form block."""
+        return self.kernel()
+
+    def kernel(self, *, outer_identity: bool = True) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the 3×3 conv equal to this block, differentiable in its weights
+        (without the outer ``+ x`` where ``outer_identity`` is false)."""
         we = self.expand_conv.weight[:, :, 0, 0]  # (m, c)
         be = self.expand_conv.bias
         wf, bf = self.fea_conv.weight, self.fea_conv.bias  # (m, m, 3, 3)
         wr = self.reduce_conv.weight[:, :, 0, 0]  # (c, m)
         br = self.reduce_conv.bias
-        k1 = torch.einsum("pmhw,mi->pihw", wf, we)
-        k1[:, :, 1, 1] += we
+        centre = F.pad(we[:, :, None, None], (1, 1, 1, 1))  # the inner identity, as a 3×3 kernel
+        k1 = torch.einsum("pmhw,mi->pihw", wf, we) + centre
         b1 = bf + torch.einsum("pmhw,m->p", wf, be) + be
         k2 = torch.einsum("op,pihw->oihw", wr, k1)
         b2 = wr @ b1 + br
-        c = k2.shape[0]
-        k2[torch.arange(c), torch.arange(c), 1, 1] += 1.0
+        if outer_identity:
+            c = k2.shape[0]
+            eye = torch.eye(c, dtype=k2.dtype, device=k2.device)
+            k2 = k2 + F.pad(eye[:, :, None, None], (1, 1, 1, 1))
         return k2, b2
+
+
+def merge_for_training(model: nn.Module, merged: bool = True) -> None:
+    """Run every train-form RRRB of ``model`` as one 3×3 convolution whose kernel is computed,
+    at each forward, from the block's expand, 3×3 and reduce weights (online
+    re-parameterisation, Hu et al., "Online Convolutional Re-parameterization", CVPR 2022).
+
+    Why: the block is linear in its input, so the merged convolution computes the same
+    function of the same parameters, and autograd gives the same gradients (the chain rule
+    runs through the kernel's few weight-sized products instead of through full-resolution
+    activations). Training is then the train form's, at about the deploy form's cost: its
+    ``2c → 2c`` 3×3 convolution on every pixel was four times the work of the ``c → c`` one.
+    The parameters and the state dict are unchanged; only rounding differs.
+    """
+    for module in model.modules():
+        if isinstance(module, RRRB) and not module.deploy:
+            module.merged = merged
 
 
 class ERB(nn.Module):

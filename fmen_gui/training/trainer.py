@@ -28,6 +28,10 @@ Built for a long campaign on idle CPUs, resumed many times:
   autocast where it is native; on CUDA bf16 autocast where the GPU has it, else fp16 with a
   grad scaler (a GPU burst, :mod:`~fmen_gui.training.burst`);
 - SIGTERM/SIGINT and a wall-clock deadline end the run after the current step, saved;
+- the train form's RRRBs run merged (:func:`~fmen_gui.arch.fmen.merge_for_training`): one
+  3×3 convolution whose kernel is computed from the block's weights at each step, the same
+  function and gradients. On a 2-core AVX2 AMD EPYC, fp32, batch 16, 64-px patches ×2:
+  FMEN-S 0.21 → 0.56 steps/s, FMEN 0.10 → 0.35;
 - ``TrainConfig.compile``: the training forward and backward through ``torch.compile``
   (Inductor fuses the BatchNorms, additions and activations around the convolutions). On
   the campaign's 2-core bf16 CPU, batch 16, 48-px patches, train form: FMEN-S ×4 15 % faster
@@ -54,7 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fmen_gui.arch.fmen import FMEN, preset_config
+from fmen_gui.arch.fmen import FMEN, merge_for_training, preset_config
 from fmen_gui.arch.reparam import lift, reparameterize
 from fmen_gui.engine.backends import select_backend
 from fmen_gui.engine.devices import cpu_bf16_native
@@ -263,6 +267,7 @@ class Trainer:
         # engine's CPU backend (see evaluate), so it scores what ships.
         model = FMEN(config, deploy=deploy)
         self.model = model.to(self.device, memory_format=torch.channels_last)
+        merge_for_training(self.model)  # the train form at about the deploy form's cost
         self.ema = FMEN(config, deploy=deploy)  # on the CPU: validated and saved from there
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.schedule[0].lr, betas=(0.9, 0.99))
         self.step = 0
