@@ -64,13 +64,18 @@ def main() -> None:
         "--model", nargs="+", default=None, help="models to compare (default: every one with photo weights)"
     )
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    p.add_argument(
+        "--scale", nargs="+", type=int, default=None, help="scales to compare (default: every one)"
+    )
     args = p.parse_args()
     photos = available("photo")
     clean = available("clean")
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="fmen-quality-"))
     for (model, scale), photo_entry in sorted(photos.items()):
-        if (args.model and model not in args.model) or (model, scale) not in clean:
+        if (args.model and model not in args.model) or (args.scale and scale not in args.scale):
+            continue
+        if (model, scale) not in clean:
             continue
         nets = {
             "clean": load_weights(clean[model, scale].path)[0],
