@@ -181,16 +181,19 @@ class RRRB(nn.Module):
         wf, bf = self.fea_conv.weight, self.fea_conv.bias  # (m, m, 3, 3)
         wr = self.reduce_conv.weight[:, :, 0, 0]  # (c, m)
         br = self.reduce_conv.bias
-        centre = F.pad(we[:, :, None, None], (1, 1, 1, 1))  # the inner identity, as a 3×3 kernel
-        k1 = torch.einsum("pmhw,mi->pihw", wf, we) + centre
+        k1 = torch.einsum("pmhw,mi->pihw", wf, we) + _centre_tap(we)  # + the inner identity
         b1 = bf + torch.einsum("pmhw,m->p", wf, be) + be
         k2 = torch.einsum("op,pihw->oihw", wr, k1)
         b2 = wr @ b1 + br
         if outer_identity:
-            c = k2.shape[0]
-            eye = torch.eye(c, dtype=k2.dtype, device=k2.device)
-            k2 = k2 + F.pad(eye[:, :, None, None], (1, 1, 1, 1))
+            k2 = k2 + _centre_tap(torch.eye(k2.shape[0], dtype=k2.dtype, device=k2.device))
         return k2, b2
+
+
+def _centre_tap(matrix: Tensor) -> Tensor:
+    """A ``(out, in)`` matrix as the 3×3 kernel that applies it at the centre tap only: how a
+    1×1 path (an identity, an expand) joins a 3×3 convolution's kernel."""
+    return F.pad(matrix[:, :, None, None], (1, 1, 1, 1))
 
 
 def merge_for_training(model: nn.Module, merged: bool = True) -> None:
