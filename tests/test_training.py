@@ -78,6 +78,49 @@ def test_default_recipe_grows_patches_and_ends_in_l2(scale: int) -> None:
     assert {st.loss for st in s[:-1]} == {"l1"}
 
 
+def test_resuming_is_exact_when_only_stages_not_yet_begun_change() -> None:
+    old = sched.parse("l1:10@12:1e-3,l2:5@12:1e-4")
+    longer = old + sched.parse("l1:8@16:5e-4,l2:4@16:1e-4")
+    assert sched.resumes_exactly(old, longer, 15)  # finished: a next generation goes on
+    assert sched.resumes_exactly(old, longer, 12)
+    assert sched.resumes_exactly(old, sched.parse("l1:10@12:1e-3,l2:9@16:1e-5"), 10)  # L2 not begun
+    assert not sched.resumes_exactly(old, sched.parse("l1:10@12:1e-3,l2:9@16:1e-5"), 11)
+    assert not sched.resumes_exactly(old, sched.parse("l1:12@12:1e-3,l2:5@12:1e-4"), 3)  # its cosine
+    assert sched.resumes_exactly(old, sched.parse("l1:12@12:1e-3"), 0)  # nothing begun yet
+    assert not sched.resumes_exactly(old, sched.parse("l1:10@12:1e-3"), 12)  # the L2 stage is gone
+    for step in range(1, 16):  # the rates and patches of the steps already trained are the same
+        assert [sched.lr_at(longer, k) for k in range(step)] == [sched.lr_at(old, k) for k in range(step)]
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_campaign_recipe_only_ever_grows_at_its_end(scale: int) -> None:
+    """The committed seeds (up to step 15,000 of the first generation) resume exactly: the first
+    generation is the one they trained under; the second trains larger patches, ends in L2."""
+    recipe = sched.finetune_schedule("fmen-s", scale)
+    p = {2: (48, 64), 3: (40, 48), 4: (40, 48)}[scale]
+    first = sched.parse(f"l1:4000@{p[0]}:1e-4,l1:4000@{p[1]}:5e-5,l1:4000@{p[1]}:5e-5,l2:3000@{p[1]}:1e-5")
+    assert sched.resumes_exactly(first, recipe, sched.total_steps(first))
+    second = recipe[len(first) :]
+    assert second and second[-1].loss == "l2" and second[-1].lr < second[0].lr
+    assert min(st.patch for st in second) > p[1]
+    assert {st.loss for st in second[:-1]} == {"l1"}
+
+
+def test_a_finished_run_goes_on_under_a_longer_schedule(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = Trainer(_cfg(data, out))
+    assert done.train() == "finished" and done.finished
+    longer = TINY + sched.parse("l1:2@16:5e-4,l2:2@16:1e-4")
+    more = Trainer(_cfg(data, out, schedule=longer))
+    assert more.step == 6 and not more.finished
+    assert more.train() == "finished" and more.step == 10
+    log = (out / "train.log").read_text()
+    assert "schedule goes on from step 6 of 6 to 10: the stages begun are unchanged" in log
+    assert "warning: the schedule changed" not in log
+    Trainer(_cfg(data, out, schedule=sched.parse("l1:5@12:1e-3,l2:5@12:1e-4"))).train()
+    assert "warning: the schedule changed in a stage begun before step 10" in (out / "train.log").read_text()
+
+
 def test_holdout_never_enters_the_training_pool(data: Path) -> None:
     pool, val = split(data)
     assert [p.relative_to(data).as_posix() for p in val] == sorted(HOLDOUT)

@@ -5,7 +5,8 @@ its best EMA checkpoint into a deploy-form ``.safetensors`` in ``weights/`` and 
 validation and Set5/Set14 PSNR in ``weights/manifest.json``; ``campaign`` does both for the
 six runs in turns until a deadline (see :mod:`fmen_gui.training.campaign`); ``photos``
 fetches the unseen photographs that export decisions are judged on
-(:mod:`fmen_gui.training.photos`); ``curves`` draws the validation curves; ``burst-pack``,
+(:mod:`fmen_gui.training.photos`); ``curves`` draws the validation curves; ``tables`` writes
+the README's tables of the shipped weights from the manifest (:mod:`fmen_gui.training.tables`); ``burst-pack``,
 ``burst`` and ``burst-import`` carry a run to a borrowed GPU and back
 (:mod:`fmen_gui.training.burst`).
 """
@@ -158,6 +159,18 @@ def _burst_import(args: argparse.Namespace) -> None:
     import_burst(args.folder, data=args.data, unseen=args.unseen)
 
 
+def _tables(args: argparse.Namespace) -> None:
+    from fmen_gui.training import tables
+
+    manifest = args.weights_dir / "manifest.json"
+    if args.write is None:
+        print(tables.tables(manifest))
+    elif tables.write(args.write, manifest):
+        print(f"rewrote the weights tables in {args.write} from {manifest}")
+    else:
+        print(f"{args.write}: the weights tables are already the manifest's")
+
+
 def _curves(args: argparse.Namespace) -> None:
     from fmen_gui.training.curves import condition_histories, draw, histories, validated_on
     from fmen_gui.training.data import condition_sets
@@ -270,6 +283,10 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--png", type=Path, default=Path("docs/training-curves.png"))
     v.add_argument("--weights-dir", type=Path, default=Path("weights"))
 
+    tb = sub.add_parser("tables", help="the README's weights tables, from weights/manifest.json")
+    tb.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    tb.add_argument("--write", type=Path, default=None, metavar="README", help="rewrite their block there")
+
     for q in (t, e):
         q.add_argument("--kind", choices=KINDS, default="clean", help="photo: degraded training inputs")
     for q in (t, e, c, v, bp, bi):
@@ -298,6 +315,7 @@ def main(argv: list[str] | None = None) -> None:
             "export": _export,
             "campaign": _campaign,
             "curves": _curves,
+            "tables": _tables,
             "photos": _photos,
             "burst-pack": _burst_pack,
             "burst": _burst,

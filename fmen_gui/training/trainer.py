@@ -354,6 +354,8 @@ class Trainer:
         self.log(
             f"initialised from {path}{how} at step {self.step}; fresh: {', '.join(skipped) or 'nothing'}"
         )
+        if isinstance(state, dict) and not skipped:
+            self._check_schedule(state.get("schedule"))
 
     def _lifted(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Train-form weights equal to deploy ones, BatchNorms calibrated on training patches.
@@ -437,6 +439,31 @@ class Trainer:
             # Selected on Set5 by the old trainer: not comparable with the held-out slice.
             self.best, self.best_step = -math.inf, 0
         self.log(f"resumed at step {self.step} (best validation {self.best:.3f} dB at {self.best_step})")
+        self._check_schedule(state.get("schedule"))
+
+    def _check_schedule(self, saved: object) -> None:
+        """Say when the run goes on under another schedule than the one it was saved with.
+
+        Appended stages (a finished run's next generation) are the normal case and leave the
+        past as it was; a change to a stage already begun means the steps that follow are not
+        the ones the old schedule would have given (the run goes on; the log says so).
+        """
+        if not isinstance(saved, str) or saved == sched.format_schedule(self.cfg.schedule):
+            return
+        try:
+            old = sched.parse(saved)
+        except ValueError:
+            return  # a record from before schedules were saved as text: nothing to compare
+        if sched.resumes_exactly(old, self.cfg.schedule, self.step):
+            self.log(
+                f"schedule goes on from step {self.step} of {sched.total_steps(old)} "
+                f"to {sched.total_steps(self.cfg.schedule)}: the stages begun are unchanged"
+            )
+        else:
+            self.log(
+                f"warning: the schedule changed in a stage begun before step {self.step} "
+                f"(was {saved}): the rates from here differ from the ones the run had"
+            )
 
     @torch.no_grad()
     def _update_ema(self) -> None:
