@@ -105,10 +105,10 @@ def finetune_schedule(model: str, scale: int) -> Schedule:
     seen a few thousandths of the authors' training (about 20,000 steps of batch 16 against
     their hundreds of thousands of batch 64). The bet, which this generation measures, is that
     the rate holds them, not the network. The EMA falls while the rate is high (150 steps at
-    2e-4 cost it 0.38 dB) and is judged at the annealed end; exports stay only-if-better. Added on 2026-12-06, when the first ×4 runs reached the end of the first
-    generation on a CPU with native bf16 (3.6 FMEN-S ×4 steps a second, not 0.5). Stages are only
-    ever appended, so a run resumes at the same stage, patch and rate (see
-    :func:`resumes_exactly`).
+    2e-4 cost it 0.38 dB) and is judged at the annealed end; exports stay only-if-better.
+    Added on 2026-12-06, when the first ×4 runs reached the end of the first generation on a
+    CPU with native bf16 (3.6 FMEN-S ×4 steps a second, not 0.5). Stages are only ever
+    appended, so a run resumes at the same stage, patch and rate (see :func:`resumes_exactly`).
     """
     p = {2: (48, 64, 96), 3: (40, 48, 64), 4: (40, 48, 64)}[scale]
     first = (
