@@ -94,16 +94,28 @@ def test_resuming_is_exact_when_only_stages_not_yet_begun_change() -> None:
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_the_campaign_recipe_only_ever_grows_at_its_end(scale: int) -> None:
-    """The committed seeds (up to step 15,000 of the first generation) resume exactly: the first
-    generation is the one they trained under; the second trains larger patches, ends in L2."""
-    recipe = sched.finetune_schedule("fmen-s", scale)
+    """The first generation is the one the seeds trained under (its third cycle and L2 only for
+    the runs that had begun them); the second trains larger patches and ends in L2."""
     p = {2: (48, 64), 3: (40, 48), 4: (40, 48)}[scale]
-    first = sched.parse(f"l1:4000@{p[0]}:1e-4,l1:4000@{p[1]}:5e-5,l1:4000@{p[1]}:5e-5,l2:3000@{p[1]}:1e-5")
-    assert sched.resumes_exactly(first, recipe, sched.total_steps(first))
-    second = recipe[len(first) :]
-    assert second and second[-1].loss == "l2" and second[-1].lr < second[0].lr
-    assert min(st.patch for st in second) > p[1]
-    assert {st.loss for st in second[:-1]} == {"l1"}
+    two = f"l1:4000@{p[0]}:1e-4,l1:4000@{p[1]}:5e-5"
+    first = sched.parse(f"{two},l1:4000@{p[1]}:5e-5,l2:3000@{p[1]}:1e-5")
+    long, short = sched.finetune_schedule("fmen-s", scale, True), sched.finetune_schedule("fmen-s", scale)
+    assert sched.resumes_exactly(first, long, sched.total_steps(first))
+    assert sched.resumes_exactly(first, short, sched.total_steps(sched.parse(two)))
+    assert not sched.resumes_exactly(first, short, sched.total_steps(sched.parse(two)) + 1)
+    for recipe, begun in ((long, first), (short, sched.parse(two))):
+        second = recipe[len(begun) :]
+        assert second == short[2:] and second[-1].loss == "l2" and second[-1].lr < second[0].lr
+        assert min(st.patch for st in second) > p[1]
+        assert {st.loss for st in second[:-1]} == {"l1"}
+
+
+@pytest.mark.parametrize("run", camp.RUNS, ids=lambda run: run.name)
+def test_every_committed_seed_goes_on_exactly_under_its_recipe(run: camp.Run) -> None:
+    """A recipe change that moved a committed run into another stage at its step would show
+    here, not in a warning in a log on the next machine."""
+    seed = torch.load(ROOT / "checkpoints" / f"{run.name}.pt", map_location="cpu", weights_only=True)
+    assert sched.resumes_exactly(sched.parse(seed["schedule"]), camp.run_schedule(run), seed["step"])
 
 
 def test_a_finished_run_goes_on_under_a_longer_schedule(data: Path, tmp_path: Path) -> None:
@@ -437,7 +449,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
         weights_dir=weights,
         data=data,
         benchmarks=bench,
-        schedules=lambda m, s: TINY,
+        schedules=lambda run: TINY,
         threads=1,
         photo_margin=0.0,  # six steps gain little; the margin has its own test
         compile_steps=False,  # three compilations for six steps each; the resume below compiles
@@ -475,7 +487,7 @@ def test_campaign_shares_the_cpu_resumes_saves_seeds_and_exports(
         weights_dir=weights,
         data=data,
         benchmarks=bench,
-        schedules=lambda m, s: longer,
+        schedules=lambda run: longer,
         threads=1,
         log=said.append,
     )
@@ -495,7 +507,12 @@ def test_campaign_gives_the_next_chunk_to_the_run_furthest_behind(tmp_path: Path
     for name, steps, minutes in (("fmen-s_x4", 100, 80.0), ("fmen_x4", 10, 30.0), ("fmen-s_x2", 6, 1.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "record.json").write_text(json.dumps({"steps": steps, "wall_minutes": minutes}))
-    pick = camp.next_run(runs, tmp_path, set(), lambda m, s: TINY if s == 2 else sched.default_schedule(m, s))
+    pick = camp.next_run(
+        runs,
+        tmp_path,
+        set(),
+        lambda run: TINY if run.scale == 2 else sched.default_schedule(run.model, run.scale),
+    )
     assert pick == runs[1]  # fmen-s ×2 has finished its (tiny) schedule; fmen ×4 is furthest behind
     assert camp.next_run(runs, tmp_path, {"fmen_x4"}) == runs[2]
 
@@ -512,7 +529,7 @@ def test_on_a_fresh_machine_the_next_chunk_counts_what_the_seeds_had(tmp_path: P
         ("fmen_x4", 9555, 259.7),
     ):
         torch.save({"step": step, "wall": minutes * 60, "ema": {}, "form": "train"}, seeds / f"{name}.pt")
-    finetune = sched.finetune_schedule
+    finetune = camp.run_schedule
     assert camp.next_run(runs, root, set(), finetune) == runs[0]  # without seeds: list order
     assert camp.next_run(runs, root, set(), finetune, seeds) == runs[1]  # 74.3 / 4 < 120 / 3 < 259.7 / 2
     (seeds / "fmen-s_x4.pt").write_bytes(b"not a checkpoint")  # unreadable: counts as unstarted
@@ -640,11 +657,11 @@ def test_the_campaign_trains_on_the_photographs_going_on_from_the_seed(data: Pat
     kw: dict = {"runs": (run,), "root": root, "seeds": seeds, "weights_dir": weights, "data": data}
     kw |= {"benchmarks": bench, "threads": 1, "compile_steps": False, "log": [].append}
     first = sched.parse("l1:3@12:1e-3")
-    camp.campaign(time.time() + 3600, schedules=lambda m, s: first, **kw)
+    camp.campaign(time.time() + 3600, schedules=lambda run: first, **kw)
     assert torch.load(seeds / "fmen-s_x2.pt", weights_only=True)["data"] == data_description(False)
     said: list[str] = []
     kw["log"] = said.append
-    camp.campaign(time.time() + 3600, schedules=lambda m, s: TINY, train_photos=extra, **kw)
+    camp.campaign(time.time() + 3600, schedules=lambda run: TINY, train_photos=extra, **kw)
     assert any("kept as" in line and "fmen-s_x2.other-pool" in line for line in said)
     log = (root / "fmen-s_x2" / "train.log").read_text()
     assert "at step 3" in log and f"train images={len(split(data)[0]) + 14}" in log

@@ -54,6 +54,9 @@ class Run:
     scale: int
     share: float  # relative CPU share
     kind: str = "clean"  # one of KINDS: what inputs the model is for
+    # Trains the first generation's third cycle and L2 fine-tune (begun before they were
+    # dropped; see fmen_gui.training.schedule.finetune_schedule).
+    third_cycle: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -69,18 +72,25 @@ RUNS: tuple[Run, ...] = (  # in this order where their shares are equally used
     # peaked at step 2,500 (33.156 dB) and fell to 33.119 by step 4,000, so its mix, not its
     # CPU time, is what limits it; the runs that still gain get the time.
     Run("fmen-s", 4, 1.0, "photo"),
-    Run("fmen-s", 4, 4.0),
-    Run("fmen", 4, 2.0),
+    Run("fmen-s", 4, 4.0, third_cycle=True),
+    Run("fmen", 4, 2.0, third_cycle=True),
     Run("fmen-s", 2, 1.0, "photo"),
     Run("fmen-s", 2, 1.0),
     # FMEN ×2 before the ×3 runs: since the FMEN-S ×2 run's first cycle (2026-12-05) the
     # first-generation FMEN ×2 scores below it, and "quality" must earn its name at ×2 first.
     Run("fmen", 2, 1.0),
     Run("fmen", 4, 1.0, "photo"),
-    Run("fmen-s", 3, 1.0),
+    Run("fmen-s", 3, 1.0, third_cycle=True),
     Run("fmen", 3, 1.0),
 )
-ScheduleFor = Callable[[str, int], sched.Schedule]
+ScheduleFor = Callable[[Run], sched.Schedule]
+
+
+def run_schedule(run: Run) -> sched.Schedule:
+    """The campaign's recipe for ``run`` (see :func:`fmen_gui.training.schedule.finetune_schedule`)."""
+    return sched.finetune_schedule(run.model, run.scale, run.third_cycle)
+
+
 EXPORT_MINUTES = 3.0  # kept free before the deadline for the last export
 
 
@@ -162,7 +172,7 @@ def next_run(
     runs: tuple[Run, ...],
     root: Path,
     skip: set[str],
-    schedules: ScheduleFor = sched.finetune_schedule,
+    schedules: ScheduleFor = run_schedule,
     seeds: Path | None = None,
 ) -> Run | None:
     """The unfinished run furthest behind its share of CPU time (a run without a folder yet
@@ -173,7 +183,7 @@ def next_run(
             continue
         seed = None if seeds is None else seeds / f"{run.name}.pt"
         steps, minutes = _progress(root / run.name, seed)
-        if steps >= sched.total_steps(schedules(run.model, run.scale)):
+        if steps >= sched.total_steps(schedules(run)):
             continue
         candidates.append((minutes / run.share, runs.index(run), run))
     return min(candidates)[2] if candidates else None
@@ -209,7 +219,7 @@ def campaign(
     weights_dir: Path = Path("weights"),
     data: Path = DATA,
     benchmarks: Path = BENCHMARKS,
-    schedules: ScheduleFor = sched.finetune_schedule,
+    schedules: ScheduleFor = run_schedule,
     form: str = "train",
     chunk_minutes: float = 40.0,
     photo_margin: float = PHOTO_FIRST_MARGIN,
@@ -246,7 +256,7 @@ def campaign(
                 scale=run.scale,
                 data=data,
                 out=folder,
-                schedule=schedules(run.model, run.scale),
+                schedule=schedules(run),
                 threads=threads,
                 init=start,
                 form=form,
