@@ -20,12 +20,12 @@ import threading
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS, KindChoice
+from fmen_gui.engine.kinds import AUTO, KIND_SETTINGS, KindChoice, kind_for_file
 from fmen_gui.engine.names import DEFAULT_TEMPLATE, MODEL_KEYS, OUTPUT_FORMATS, SCALES
 from fmen_gui.errors import Cancelled, FmenError
 
@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind",
         choices=KIND_SETTINGS,
         default=AUTO,
-        help="auto (default): the photo model for JPEGs of quality ≤ 90 where one is installed, "
-        "else the clean one; clean: bicubic-trained; photo: trained on JPEG, noise and blur",
+        help="auto (default): the photo model for JPEGs of quality ≤ 90, and for PNGs whose pixels "
+        "show they were such JPEGs, where one is installed, else the clean one; clean: "
+        "bicubic-trained; photo: trained on JPEG, noise and blur",
     )
     p.add_argument(
         "--format", choices=FORMATS, help="output format (default: the input's, BMP/GIF become PNG)"
@@ -522,12 +523,12 @@ def _run(
         ensemble=args.ensemble,
     )
     try:
-        choices = _choose_kinds(args, settings, [src for src, _ in files])
+        choose = _kind_chooser(args, settings)
     except FmenError as exc:
         err.write(_shown(f"error: {exc}") + "\n")
         return 1
     engines: dict[str, Engine] = {}
-    for kind in sorted({c.kind for c in choices.values()}):  # load now: bad weights fail before any job
+    for kind in choose.kinds:  # load now: bad weights fail before any job
         try:
             engines[kind] = Engine(replace(settings, kind=kind))
         except FmenError as exc:
@@ -547,7 +548,7 @@ def _run(
     cancel = threading.Event()
     failures = 0
     for index, (src, root) in enumerate(files, 1):
-        choice = choices[src]
+        choice = choose(src)
         engine = engines[choice.kind]
         try:
             folder = out_dir
@@ -586,27 +587,38 @@ def _run(
     return 1 if failures else 0
 
 
-def _choose_kinds(
-    args: argparse.Namespace, settings: EngineSettings, sources: list[Path]
-) -> dict[Path, KindChoice]:
-    """The network kind of every input (``--kind``); reads only JPEG headers.
+@dataclass(frozen=True)
+class _KindChooser:
+    """The network kind of each input (``--kind``), asked as its job comes up: under Auto a
+    PNG's pixels are read to find an earlier JPEG life, which should not hold up the first job."""
 
-    ``--weights`` names one network, so every input gets it. An explicit ``--kind photo``
-    without installed photo weights is an error, not a silent fall-back to the clean ones.
-    """
-    from fmen_gui.engine.kinds import kind_for_file
+    kinds: tuple[str, ...]  # the kinds that may be chosen: their engines are loaded first
+    setting: str
+    photo: bool  # photo weights are installed for the model and scale
+    given: KindChoice | None = None  # one network for every input (``--weights``)
+
+    def __call__(self, src: Path) -> KindChoice:
+        return self.given or kind_for_file(src, self.setting, self.photo)
+
+
+def _kind_chooser(args: argparse.Namespace, settings: EngineSettings) -> _KindChooser:
+    """How inputs get their network kind. ``--weights`` names one network, so every input gets
+    it. An explicit ``--kind photo`` without installed photo weights is an error, not a silent
+    fall-back to the clean ones."""
     from fmen_gui.weights.registry import available, find_weights
 
     if args.weights is not None:
         if args.kind == "photo":
             build_parser().error("--kind photo picks the installed photo weights; drop --weights or --kind")
-        given = KindChoice("clean", f"the weights in {args.weights}")
-        return dict.fromkeys(sources, given)
+        return _KindChooser(
+            ("clean",), args.kind, False, KindChoice("clean", f"the weights in {args.weights}")
+        )
     key = (settings.model, settings.scale)
     if args.kind == "photo":
         find_weights(*key, "photo")  # MissingWeightsError: one line, exit 1
     photo = key in available("photo")
-    return {src: kind_for_file(src, args.kind, photo) for src in sources}
+    kinds = {AUTO: ("clean", "photo") if photo else ("clean",), "clean": ("clean",), "photo": ("photo",)}
+    return _KindChooser(kinds[args.kind], args.kind, photo)
 
 
 def _tolerant_streams() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from fmen_gui.engine.jpeg_quality import JpegQuality
 from fmen_gui.errors import FmenError
 
 THUMB_SIZE = 96
@@ -90,7 +91,7 @@ class LoadedImage:
     size: tuple[int, int]  # (width, height)
     bit_depth: int
     frames: int = 1  # >1: an animation, of which only the first frame is upscaled
-    jpeg_quality: int | None = None  # estimated from the file's tables; None: not a JPEG
+    jpeg_quality: JpegQuality | None = None  # from the file's tables or its pixels; None: never a JPEG
 
 
 def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
@@ -100,7 +101,7 @@ def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
     are kept whole, since their pixels are what the enlarged original shows.
     """
     from fmen_gui.engine import images  # torch-free; imported here to keep start-up lean
-    from fmen_gui.engine.jpeg_quality import jpeg_quality
+    from fmen_gui.engine.jpeg_quality import input_quality
 
     data = images.read_image(path)
     k = preview_factor(data.width, data.height, max_pixels) if max_pixels else 1
@@ -118,7 +119,7 @@ def load_for_display(path: Path, max_pixels: int | None = None) -> LoadedImage:
         (int(data.width), int(data.height)),
         int(data.bit_depth),
         count_frames(path),
-        jpeg_quality(path),
+        input_quality(path, data.rgb),  # the pixels are decoded already: a PNG's check is cheap
     )
 
 

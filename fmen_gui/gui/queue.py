@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fmen_gui.engine.jpeg_quality import JpegQuality
 from fmen_gui.engine.kinds import KindChoice
 from fmen_gui.gui.eta import item_seconds_left
 from fmen_gui.gui.theme import text_colour
@@ -108,7 +109,7 @@ class QueueItem:
     original: QImage | None = None
     in_size: tuple[int, int] | None = None
     frames: int = 1  # >1: an animation; only its first frame is upscaled
-    jpeg_quality: int | None = None  # estimated when read; None: not a JPEG
+    jpeg_quality: JpegQuality | None = None  # estimated when read; None: never a JPEG
     kind_choice: KindChoice | None = None  # the network it gets under the current settings
     show_kind: bool = False  # say the kind on the card (only where there is a choice to make)
     expected_out: tuple[int, int] | None = None

@@ -61,7 +61,8 @@ log = logging.getLogger(__name__)
 KIND_TIP = (
     "Which network for which picture. Clean: trained on clean images, sharpest on PNGs, "
     "scans and renders. Photo: trained on JPEG compression, noise and blur, for phone "
-    "and web pictures. Auto picks per image from its JPEG quality (shown on each queue item)."
+    "and web pictures. Auto picks per image from its JPEG quality, read from a PNG's pixels "
+    "where it was a JPEG before (shown on each queue item)."
 )
 KIND_IMPORTED_TIP = "Photo/Clean applies to the FMEN presets: an imported model is one network"
 REMOVE_TIP = "Delete the chosen imported model from this app's data folder"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -56,3 +57,27 @@ def test_auto_picks_per_item_shows_it_and_runs_that_network(  # type: ignore[no-
     assert np.array_equal(np.asarray(Image.open(second.latest_result().path).convert("RGB")), expected)
     window.shutdown()
     assert store.load().kind == "auto"
+
+
+def test_a_png_that_was_a_jpeg_is_shown_as_photo_with_the_reason(  # type: ignore[no-untyped-def]
+    make_window, wait_loaded, store, tmp_path: Path
+) -> None:
+    install_clean_and_photo(Path(os.environ["FMEN_WEIGHTS_DIR"]))
+    store.save(AppSettings(scale=2, output_format="png"))
+    rng = np.random.default_rng(8)
+    picture = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(
+        (128, 96), Image.Resampling.BICUBIC
+    )
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=60)
+    png = tmp_path / "saved-from-the-web.png"
+    Image.open(buf).save(png)  # a JPEG once, a PNG now: no tables, the blocks still in its pixels
+
+    window = make_window()
+    window.add_paths([png])
+    wait_loaded(window, 1)
+    (item,) = window.model.items()
+    assert item.kind_choice.kind == "photo" and item.size_text().endswith("· Photo")
+    tip = window.model.data(window.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "Network: Once a JPEG quality ≈60 (read from its pixels): photo model" in tip
+    window.shutdown()
