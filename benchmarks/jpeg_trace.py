@@ -19,6 +19,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -43,8 +44,11 @@ def _as_jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     return _pixels(buf)
 
 
-def _row(name: str, traces: list[tuple[int, float] | None], quality: int | None) -> dict[str, object]:
-    """Share judged, share over the threshold, share read within 2 of ``quality``, excess spread."""
+def _row(
+    name: str, files: list[Path], traces: list[tuple[int, float] | None], quality: int | None
+) -> dict[str, Any]:
+    """Share judged, share over the threshold, share read within 2 of ``quality``, excess spread,
+    and (as stored, ``quality`` None) the files found."""
     judged = [t for t in traces if t is not None]
     excess = np.array([t[1] for t in judged]) if judged else np.zeros(1)
     found = [t for t in judged if t[1] >= TRACE_MIN_EXCESS]
@@ -56,7 +60,13 @@ def _row(name: str, traces: list[tuple[int, float] | None], quality: int | None)
         "right_within_2": None if quality is None else sum(abs(t[0] - quality) <= 2 for t in found),
         "excess_median": round(float(np.median(excess)), 3),
         "excess_max": round(float(excess.max()), 3),
-        "found_files": [],
+        "found_files": []
+        if quality is not None
+        else [
+            f"{f.parent.parent.name}/{f.name} ≈{t[0]} ({t[1]:.2f})"
+            for f, t in zip(files, traces, strict=True)
+            if t is not None and t[1] >= TRACE_MIN_EXCESS
+        ],
     }
 
 
@@ -78,18 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows = []
     for name, files in {**clean, **once}.items():
-        traces = [jpeg_trace(_pixels(f)) for f in files]
-        row = _row(f"{name}, as stored", traces, None)
-        row["found_files"] = [
-            f"{f.parent.parent.name}/{f.name} ≈{t[0]} ({t[1]:.2f})"
-            for f, t in zip(files, traces, strict=True)
-            if t is not None and t[1] >= TRACE_MIN_EXCESS
-        ]
-        rows.append(row)
+        rows.append(_row(f"{name}, as stored", files, [jpeg_trace(_pixels(f)) for f in files], None))
     every_clean = [f for files in clean.values() for f in files]
     for quality in QUALITIES:
         traces = [jpeg_trace(_as_jpeg(_pixels(f), quality)) for f in every_clean]
-        rows.append(_row(f"the LR files and T91 as JPEG {quality}", traces, quality))
+        rows.append(_row(f"the LR files and T91 as JPEG {quality}", every_clean, traces, quality))
 
     print(f"| pictures | n | judged | over {TRACE_MIN_EXCESS} | quality ±2 | excess median | max |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for r in rows:
         if r["found_files"]:
-            print(f"{r['pictures']}: {', '.join(r['found_files'])}")  # type: ignore[arg-type]
+            print(f"{r['pictures']}: {', '.join(r['found_files'])}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

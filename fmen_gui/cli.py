@@ -592,10 +592,18 @@ class _KindChooser:
     """The network kind of each input (``--kind``), asked as its job comes up: under Auto a
     PNG's pixels are read to find an earlier JPEG life, which should not hold up the first job."""
 
-    kinds: tuple[str, ...]  # the kinds that may be chosen: their engines are loaded first
     setting: str
     photo: bool  # photo weights are installed for the model and scale
     given: KindChoice | None = None  # one network for every input (``--weights``)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds that may be chosen: their engines are loaded before any job."""
+        if self.given is not None:
+            return (self.given.kind,)
+        if self.setting == AUTO:
+            return ("clean", "photo") if self.photo else ("clean",)
+        return (self.setting,)
 
     def __call__(self, src: Path) -> KindChoice:
         return self.given or kind_for_file(src, self.setting, self.photo)
@@ -610,15 +618,11 @@ def _kind_chooser(args: argparse.Namespace, settings: EngineSettings) -> _KindCh
     if args.weights is not None:
         if args.kind == "photo":
             build_parser().error("--kind photo picks the installed photo weights; drop --weights or --kind")
-        return _KindChooser(
-            ("clean",), args.kind, False, KindChoice("clean", f"the weights in {args.weights}")
-        )
+        return _KindChooser(args.kind, False, KindChoice("clean", f"the weights in {args.weights}"))
     key = (settings.model, settings.scale)
     if args.kind == "photo":
         find_weights(*key, "photo")  # MissingWeightsError: one line, exit 1
-    photo = key in available("photo")
-    kinds = {AUTO: ("clean", "photo") if photo else ("clean",), "clean": ("clean",), "photo": ("photo",)}
-    return _KindChooser(kinds[args.kind], args.kind, photo)
+    return _KindChooser(args.kind, key in available("photo"))
 
 
 def _tolerant_streams() -> None:

@@ -152,7 +152,11 @@ def jpeg_trace(rgb: np.ndarray) -> tuple[int, float] | None:
     # would take gigabytes.
     sy, sx = -(-bh // TRACE_SIDE_BLOCKS), -(-bw // TRACE_SIDE_BLOCKS)
     planes = rgb[: bh * 8, : bw * 8].reshape(bh, 8, bw, 8, -1)[::sy, :, ::sx].astype(np.float32)
-    y = planes[..., 0] if planes.shape[-1] == 1 else planes[..., :3] @ np.float32([0.299, 0.587, 0.114])
+    y = (
+        planes[..., 0]
+        if planes.shape[-1] == 1
+        else planes[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    )
     m = _dct_matrix()
     coef = (m @ (y.transpose(0, 2, 1, 3).reshape(-1, 8, 8) - 128.0) @ m.T).reshape(-1, 64)
     coef = coef[np.abs(coef[:, 1:]).sum(axis=1) > _FLAT]

@@ -16,12 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fmen_gui.engine.jpeg_quality import PHOTO_MAX_QUALITY, JpegQuality, input_quality
-
-if TYPE_CHECKING:
-    import numpy as np
 
 AUTO = "auto"
 KIND_SETTINGS = (AUTO, "clean", "photo")  # what the user picks; "clean"/"photo" are registry kinds
@@ -58,10 +54,8 @@ def choose_kind(setting: str, quality: JpegQuality | None, photo_available: bool
     return KindChoice("photo", f"{what}: photo model")
 
 
-def kind_for_file(
-    path: Path, setting: str, photo_available: bool, rgb: np.ndarray | None = None
-) -> KindChoice:
+def kind_for_file(path: Path, setting: str, photo_available: bool) -> KindChoice:
     """:func:`choose_kind` for a file (any thread). Under Auto a JPEG's header answers; any
-    other file's pixels are read (``rgb``, or decoded here) where a photo model could be chosen."""
-    quality = input_quality(path, rgb, decode=photo_available) if setting == AUTO else None
+    other file is decoded for its pixels where a photo model could be chosen."""
+    quality = input_quality(path, decode=photo_available) if setting == AUTO else None
     return choose_kind(setting, quality, photo_available)
