@@ -37,6 +37,7 @@ from fmen_gui.weights.loading import load_weights
 from tests.conftest import BENCHMARK, ROOT, need
 
 TINY = sched.parse("l1:3@12:1e-3,l2:3@12:1e-4")
+N_PHOTOS = len(photos.TRAINING_PHOTOS.file_names())  # the training photographs in a pool
 
 
 def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
@@ -664,11 +665,11 @@ def test_the_campaign_trains_on_the_photographs_going_on_from_the_seed(data: Pat
     camp.campaign(time.time() + 3600, schedules=lambda run: TINY, train_photos=extra, **kw)
     assert any("kept as" in line and "fmen-s_x2.other-pool" in line for line in said)
     log = (root / "fmen-s_x2" / "train.log").read_text()
-    assert "at step 3" in log and f"train images={len(split(data)[0]) + 14}" in log
+    assert "at step 3" in log and f"train images={len(split(data)[0]) + N_PHOTOS}" in log
     seed = torch.load(seeds / "fmen-s_x2.pt", weights_only=True)
     assert seed["step"] == 6 and seed["data"] == data_description(True)
     entry = json.loads((weights / "manifest.json").read_text())["weights"][0]
-    assert "14 training photographs" in json.dumps(entry)
+    assert f"{N_PHOTOS} training photographs" in json.dumps(entry)
 
 
 def _training_photos(folder: Path) -> Path:
@@ -698,10 +699,10 @@ def test_a_run_with_the_training_photographs_says_so_and_resumes_only_on_them(
 ) -> None:
     extra = _training_photos(tmp_path / "extra")
     t = Trainer(_cfg(data, tmp_path / "run", train_photos=extra))
-    assert len(t.sampler.pairs) == len(split(data)[0]) + 14 and t.sampler.by_area
+    assert len(t.sampler.pairs) == len(split(data)[0]) + N_PHOTOS and t.sampler.by_area
     t.train(max_steps=2)
     said = json.loads((tmp_path / "run" / "record.json").read_text())["config"]["data"]
-    assert "14 training photographs" in said and "CC-BY-4.0" in said
+    assert f"{N_PHOTOS} training photographs" in said and "CC-BY-4.0" in said
     # A run's batches are a function of its pool: it resumes on the same images or not at all.
     with pytest.raises(
         ValueError, match=r"was trained on .* training photographs \(.*\), not T91 [^(]*: move"
@@ -730,9 +731,12 @@ def test_the_cli_fetches_the_training_photographs_and_trains_on_them(
     monkeypatch.setattr(photos, "fetch", fetch)
     cli.main(["photos", "--training"])
     assert (
-        asked == [photos.TRAINING_PHOTOS] and f"14 training photographs in {extra}" in capsys.readouterr().out
+        asked == [photos.TRAINING_PHOTOS]
+        and f"{N_PHOTOS} training photographs in {extra}" in capsys.readouterr().out
     )
     out = tmp_path / "run"
     run = ["train", "--scale", "2", "--data", str(data), "--out", str(out), "--schedule", "l1:2@12:1e-3"]
     cli.main([*run, "--batch", "2", "--val-every", "2", "--train-photos", "--unseen", str(tmp_path / "none")])
-    assert "14 training photographs" in json.loads((out / "record.json").read_text())["config"]["data"]
+    assert (
+        f"{N_PHOTOS} training photographs" in json.loads((out / "record.json").read_text())["config"]["data"]
+    )

@@ -108,6 +108,9 @@ TRAIN_SOURCES: dict[str, dict[str, str]] = {
     },
     "lomiri-wallpapers-20.04": {"Kleiber": _LOMIRI.format("Kleiber_by_Lukas_Baubkus")},
 }
+# Not here, measured (README, "Eight more did not measurably help"): eight photographs of Debian's
+# lxqt-themes (usr/share/lxqt/wallpapers) moved the FMEN-S ×4 photo run by +0.002 dB over
+# 1,250 steps. Debian's ukui-wallpapers and gnome-backgrounds hold only renders.
 MANIFEST = "manifest.json"
 Downloader = Callable[[str, Path], Path]  # (package, folder) -> the .deb it wrote there
 
